@@ -1,0 +1,137 @@
+/**
+ * Typed domain errors. Each carries a stable machine-readable `code`; the HTTP layer
+ * (shared/http/problem.ts) is the one place that maps codes to statuses and titles.
+ */
+export abstract class AppError extends Error {
+  abstract readonly code: ErrorCode;
+  /** Seconds a client should wait before retrying, sent as `Retry-After`. */
+  readonly retryAfterSeconds?: number;
+  /** Safe, client-facing extra members of the problem document. */
+  readonly extensions?: Record<string, unknown>;
+
+  constructor(
+    message: string,
+    options: { retryAfterSeconds?: number; extensions?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = new.target.name;
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
+    if (options.extensions !== undefined) this.extensions = options.extensions;
+  }
+}
+
+export type ErrorCode =
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INVALID_JSON'
+  | 'INVALID_REQUEST'
+  | 'INVALID_SERIAL_NUMBER'
+  | 'INVALID_CLAIM_TOKEN'
+  | 'THING_NAME_TOO_LONG'
+  | 'CSR_MALFORMED'
+  | 'CSR_SIGNATURE_INVALID'
+  | 'CSR_SIGNATURE_ALGORITHM_UNSUPPORTED'
+  | 'CSR_KEY_UNSUPPORTED'
+  | 'CSR_KEY_TOO_WEAK'
+  | 'CSR_REJECTED'
+  | 'CLAIM_TOKEN_UNKNOWN'
+  | 'CLAIM_TOKEN_EXPIRED'
+  | 'CLAIM_TOKEN_REVOKED'
+  | 'CLAIM_TOKEN_USED_UP'
+  | 'SERIAL_NOT_ALLOWED'
+  | 'SERVER_KEYGEN_NOT_ALLOWED'
+  | 'SERIAL_ALREADY_REGISTERED'
+  | 'REGISTRATION_IN_PROGRESS'
+  | 'REGISTRATION_CONFLICT'
+  | 'THING_NAME_TAKEN'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'THROTTLED'
+  | 'SERVICE_UNAVAILABLE'
+  | 'INTERNAL_ERROR';
+
+// --- request shape -------------------------------------------------------------------------------
+export class UnsupportedMediaTypeError extends AppError {
+  readonly code = 'UNSUPPORTED_MEDIA_TYPE';
+}
+export class InvalidJsonError extends AppError {
+  readonly code = 'INVALID_JSON';
+}
+export class PayloadTooLargeError extends AppError {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+}
+export class InvalidRequestError extends AppError {
+  readonly code = 'INVALID_REQUEST';
+}
+export class InvalidSerialNumberError extends AppError {
+  readonly code = 'INVALID_SERIAL_NUMBER';
+}
+export class InvalidClaimTokenError extends AppError {
+  readonly code = 'INVALID_CLAIM_TOKEN';
+}
+export class ThingNameTooLongError extends AppError {
+  readonly code = 'THING_NAME_TOO_LONG';
+}
+
+// --- CSR -----------------------------------------------------------------------------------------
+export class CsrMalformedError extends AppError {
+  readonly code = 'CSR_MALFORMED';
+}
+export class CsrSignatureInvalidError extends AppError {
+  readonly code = 'CSR_SIGNATURE_INVALID';
+}
+export class CsrSignatureAlgorithmUnsupportedError extends AppError {
+  readonly code = 'CSR_SIGNATURE_ALGORITHM_UNSUPPORTED';
+}
+export class CsrKeyUnsupportedError extends AppError {
+  readonly code = 'CSR_KEY_UNSUPPORTED';
+}
+export class CsrKeyTooWeakError extends AppError {
+  readonly code = 'CSR_KEY_TOO_WEAK';
+}
+/** AWS IoT refused a CSR that passed our own checks. */
+export class CsrRejectedError extends AppError {
+  readonly code = 'CSR_REJECTED';
+}
+
+// --- claim rules ---------------------------------------------------------------------------------
+export class ClaimTokenUnknownError extends AppError {
+  readonly code = 'CLAIM_TOKEN_UNKNOWN';
+}
+export class ClaimExpiredError extends AppError {
+  readonly code = 'CLAIM_TOKEN_EXPIRED';
+}
+export class ClaimRevokedError extends AppError {
+  readonly code = 'CLAIM_TOKEN_REVOKED';
+}
+export class ClaimUsedUpError extends AppError {
+  readonly code = 'CLAIM_TOKEN_USED_UP';
+}
+export class SerialNotAllowedError extends AppError {
+  readonly code = 'SERIAL_NOT_ALLOWED';
+}
+export class ServerKeygenNotAllowedError extends AppError {
+  readonly code = 'SERVER_KEYGEN_NOT_ALLOWED';
+}
+
+// --- device state --------------------------------------------------------------------------------
+export class SerialAlreadyRegisteredError extends AppError {
+  readonly code = 'SERIAL_ALREADY_REGISTERED';
+}
+export class RegistrationInProgressError extends AppError {
+  readonly code = 'REGISTRATION_IN_PROGRESS';
+}
+/** Lost a race on the same claim or serial; the request may be retried. */
+export class RegistrationConflictError extends AppError {
+  readonly code = 'REGISTRATION_CONFLICT';
+}
+/** A thing of that name exists in AWS IoT but is not ours to reuse. */
+export class ThingNameTakenError extends AppError {
+  readonly code = 'THING_NAME_TAKEN';
+}
+
+// --- AWS capacity --------------------------------------------------------------------------------
+export class ThrottledError extends AppError {
+  readonly code = 'THROTTLED';
+}
+export class ServiceUnavailableError extends AppError {
+  readonly code = 'SERVICE_UNAVAILABLE';
+}

@@ -1,0 +1,243 @@
+import { type DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { epochSeconds } from '../claims/claim-rules.js';
+import { ServiceUnavailableError, ThrottledError } from '../errors.js';
+import { type Inventory, type IssuedCertificate, ReservationRejectedError } from './inventory.js';
+import { type Claim, type DeviceRecord, type Failure, type Progress, SERVER_KEYGEN } from './model.js';
+
+export interface TableNames {
+  claims: string;
+  devices: string;
+}
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/** Inventory on DynamoDB: claims keyed by token hash, devices keyed by serial number. */
+export class DynamoDbInventory implements Inventory {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tables: TableNames,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async getClaim(tokenHash: string): Promise<Claim | undefined> {
+    const out = await call(() =>
+      this.doc.send(
+        new GetCommand({ TableName: this.tables.claims, Key: { tokenHash }, ConsistentRead: true }),
+      ),
+    );
+    return out.Item as Claim | undefined;
+  }
+
+  async getDevice(serialNumber: string): Promise<DeviceRecord | undefined> {
+    const out = await call(() =>
+      this.doc.send(
+        new GetCommand({ TableName: this.tables.devices, Key: { serialNumber }, ConsistentRead: true }),
+      ),
+    );
+    return out.Item as DeviceRecord | undefined;
+  }
+
+  async reserve(claim: Claim, device: DeviceRecord, now: Date): Promise<void> {
+    const spend: TransactItem = {
+      Update: {
+        TableName: this.tables.claims,
+        Key: { tokenHash: claim.tokenHash },
+        UpdateExpression: 'SET usesLeft = usesLeft - :one, lastUsedAt = :nowIso',
+        ConditionExpression: `${claimStillValid(device.csrSha256)} AND usesLeft > :zero`,
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ...claimValues(device, now),
+          ':one': 1,
+          ':zero': 0,
+          ':nowIso': now.toISOString(),
+        },
+      },
+    };
+    const create: TransactItem = {
+      Put: {
+        TableName: this.tables.devices,
+        Item: device,
+        ConditionExpression: 'attribute_not_exists(serialNumber)',
+      },
+    };
+    await this.transact([spend, create]);
+  }
+
+  async retake(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void> {
+    const claimCheck: TransactItem = {
+      ConditionCheck: {
+        TableName: this.tables.claims,
+        Key: { tokenHash: next.tokenHash },
+        ConditionExpression: claimStillValid(next.csrSha256),
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: claimValues(next, now),
+      },
+    };
+    const restart: TransactItem = {
+      Update: {
+        TableName: this.tables.devices,
+        Key: { serialNumber: next.serialNumber },
+        UpdateExpression:
+          'SET #status = :provisioning, provisioningId = :next, csrSha256 = :csr, progress = :progress, ' +
+          'thingName = :thingName, attributes = :attributes, updatedAt = :now, ' +
+          'failures = list_append(if_not_exists(failures, :none), :previousFailure) ' +
+          'REMOVE failure, certificateId, certificateArn, certificatePem',
+        ConditionExpression: '#status = :failed AND provisioningId = :previous AND tokenHash = :tokenHash',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':provisioning': 'PROVISIONING',
+          ':failed': 'FAILED',
+          ':next': next.provisioningId,
+          ':previous': previous.provisioningId,
+          ':tokenHash': next.tokenHash,
+          ':csr': next.csrSha256,
+          ':progress': next.progress,
+          ':thingName': next.thingName,
+          ':attributes': next.attributes,
+          ':now': now.toISOString(),
+          ':none': [],
+          ':previousFailure': [
+            {
+              provisioningId: previous.provisioningId,
+              certificateId: previous.certificateId,
+              failure: previous.failure,
+            },
+          ],
+        },
+      },
+    };
+    await this.transact([claimCheck, restart]);
+  }
+
+  async recordCertificate(device: DeviceRecord, certificate: IssuedCertificate, now: Date): Promise<void> {
+    await this.updateOwn(
+      device,
+      'SET certificateId = :id, certificateArn = :arn, certificatePem = :pem, progress.certificate = :yes, updatedAt = :now',
+      {
+        ':id': certificate.certificateId,
+        ':arn': certificate.certificateArn,
+        ':pem': certificate.certificatePem,
+        ':yes': true,
+        ':now': now.toISOString(),
+      },
+    );
+  }
+
+  async markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void> {
+    await this.updateOwn(device, 'SET #status = :active, progress = :progress, updatedAt = :now', {
+      ':active': 'ACTIVE',
+      ':progress': progress,
+      ':now': now.toISOString(),
+    });
+  }
+
+  async markFailed(device: DeviceRecord, progress: Progress, failure: Failure, now: Date): Promise<void> {
+    await this.updateOwn(
+      device,
+      'SET #status = :failedStatus, progress = :progress, failure = :failure, updatedAt = :now',
+      {
+        ':failedStatus': 'FAILED',
+        ':progress': progress,
+        ':failure': failure,
+        ':now': now.toISOString(),
+      },
+    );
+  }
+
+  /** Updates the record only while it still belongs to this registration attempt. */
+  private async updateOwn(
+    device: DeviceRecord,
+    expression: string,
+    values: Record<string, unknown>,
+  ): Promise<void> {
+    await call(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.devices,
+          Key: { serialNumber: device.serialNumber },
+          UpdateExpression: expression,
+          ConditionExpression: '#status = :provisioningStatus AND provisioningId = :pid',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ...values,
+            ':provisioningStatus': 'PROVISIONING',
+            ':pid': device.provisioningId,
+          },
+        }),
+      ),
+    );
+  }
+
+  private async transact(items: TransactItem[]): Promise<void> {
+    try {
+      await call(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) {
+        const reasons = (error.CancellationReasons ?? []).map((reason) => reason.Code);
+        const throttled = reasons.some(
+          (code) => code === 'ThrottlingError' || code === 'ProvisionedThroughputExceeded',
+        );
+        if (throttled)
+          throw new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1, cause: error });
+        throw new ReservationRejectedError(
+          reasons[0] === 'ConditionalCheckFailed',
+          reasons[1] === 'ConditionalCheckFailed',
+          reasons.includes('TransactionConflict'),
+        );
+      }
+      throw error;
+    }
+  }
+}
+
+/** The claim rules of shared/claims/claim-rules.ts, as a condition DynamoDB enforces atomically. */
+function claimStillValid(csrSha256: string): string {
+  const keygen = csrSha256 === SERVER_KEYGEN ? ' AND allowServerKeygen = :yes' : '';
+  return (
+    'attribute_exists(tokenHash) AND #status = :claimActive AND expiresAt > :nowEpoch ' +
+    `AND (attribute_not_exists(serialNumber) OR serialNumber = :serial)${keygen}`
+  );
+}
+
+function claimValues(device: DeviceRecord, now: Date): Record<string, unknown> {
+  return {
+    ':claimActive': 'ACTIVE',
+    ':nowEpoch': epochSeconds(now),
+    ':serial': device.serialNumber,
+    ...(device.csrSha256 === SERVER_KEYGEN ? { ':yes': true } : {}),
+  };
+}
+
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+]);
+const UNAVAILABLE = new Set(['InternalServerError', 'ServiceUnavailable', 'TimeoutError']);
+
+/** Maps DynamoDB capacity errors to the client-facing 429/503; everything else propagates. */
+async function call<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    const name = error instanceof Error ? error.name : '';
+    if (THROTTLING.has(name))
+      throw new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1, cause: error });
+    if (UNAVAILABLE.has(name))
+      throw new ServiceUnavailableError('the inventory is unavailable', {
+        retryAfterSeconds: 2,
+        cause: error,
+      });
+    throw error;
+  }
+}

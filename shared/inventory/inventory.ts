@@ -1,0 +1,39 @@
+import type { Claim, DeviceRecord, Failure, Progress } from './model.js';
+
+export interface IssuedCertificate {
+  certificateId: string;
+  certificateArn: string;
+  certificatePem: string;
+}
+
+/**
+ * Thrown when the reservation transaction's conditions fail. It says which side failed so that the
+ * saga can re-read and explain (used up, revoked, serial taken) rather than guess.
+ */
+export class ReservationRejectedError extends Error {
+  override readonly name = 'ReservationRejectedError';
+  constructor(
+    readonly claimRejected: boolean,
+    readonly deviceRejected: boolean,
+    /** Another transaction touched the same items at the same time. */
+    readonly conflicted: boolean,
+  ) {
+    super('the claim or device changed since it was read');
+  }
+}
+
+/** The device inventory and claim store (DynamoDB in production, DynamoDB Local in tests). */
+export interface Inventory {
+  getClaim(tokenHash: string): Promise<Claim | undefined>;
+  getDevice(serialNumber: string): Promise<DeviceRecord | undefined>;
+  /** Spends one use of the claim and creates the PROVISIONING device record, atomically. */
+  reserve(claim: Claim, device: DeviceRecord, now: Date): Promise<void>;
+  /**
+   * Takes a FAILED record back to PROVISIONING for a retry by the same claim, without spending
+   * another use; the previous failure is kept in the record's history.
+   */
+  retake(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void>;
+  recordCertificate(device: DeviceRecord, certificate: IssuedCertificate, now: Date): Promise<void>;
+  markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void>;
+  markFailed(device: DeviceRecord, progress: Progress, failure: Failure, now: Date): Promise<void>;
+}

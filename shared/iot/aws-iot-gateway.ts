@@ -1,0 +1,156 @@
+import {
+  AttachPolicyCommand,
+  AttachThingPrincipalCommand,
+  CreateCertificateFromCsrCommand,
+  CreateKeysAndCertificateCommand,
+  CreateThingCommand,
+  DeleteCertificateCommand,
+  DeleteThingCommand,
+  DescribeEndpointCommand,
+  DetachPolicyCommand,
+  DetachThingPrincipalCommand,
+  type IoTClient,
+  UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
+import { CsrRejectedError, ServiceUnavailableError, ThingNameTakenError, ThrottledError } from '../errors.js';
+import type { IssuedCertificate } from '../inventory/inventory.js';
+import type { EndpointType, IotGateway, IssuedKeysAndCertificate } from './iot-gateway.js';
+
+/** IotGateway over @aws-sdk/client-iot. Reached locally through AWS_ENDPOINT_URL_IOT, like any SDK client. */
+export class AwsIotGateway implements IotGateway {
+  constructor(private readonly client: IoTClient) {}
+
+  async createCertificateFromCsr(csrPem: string): Promise<IssuedCertificate> {
+    try {
+      const out = await guard(() =>
+        this.client.send(
+          new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: true }),
+        ),
+      );
+      return issued(out);
+    } catch (error) {
+      if (nameOf(error) === 'InvalidRequestException') {
+        throw new CsrRejectedError('AWS IoT did not accept this CSR', { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async createKeysAndCertificate(): Promise<IssuedKeysAndCertificate> {
+    const out = await guard(() =>
+      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+    );
+    const privateKey = out.keyPair?.PrivateKey;
+    if (!privateKey) throw new Error('CreateKeysAndCertificate returned no private key');
+    return { ...issued(out), privateKey };
+  }
+
+  async createThing(thingName: string, attributes: Record<string, string>): Promise<void> {
+    try {
+      await guard(() =>
+        this.client.send(new CreateThingCommand({ thingName, attributePayload: { attributes } })),
+      );
+    } catch (error) {
+      if (nameOf(error) === 'ResourceAlreadyExistsException') {
+        throw new ThingNameTakenError(
+          `thing ${thingName} already exists and was not created by this registration`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  async attachPolicy(policyName: string, certificateArn: string): Promise<void> {
+    await guard(() => this.client.send(new AttachPolicyCommand({ policyName, target: certificateArn })));
+  }
+
+  async attachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {
+    await guard(() =>
+      this.client.send(new AttachThingPrincipalCommand({ thingName, principal: certificateArn })),
+    );
+  }
+
+  async detachPolicy(policyName: string, certificateArn: string): Promise<void> {
+    await ignoreMissing(
+      guard(() => this.client.send(new DetachPolicyCommand({ policyName, target: certificateArn }))),
+    );
+  }
+
+  async detachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {
+    await ignoreMissing(
+      guard(() =>
+        this.client.send(new DetachThingPrincipalCommand({ thingName, principal: certificateArn })),
+      ),
+    );
+  }
+
+  async deactivateCertificate(certificateId: string): Promise<void> {
+    await ignoreMissing(
+      guard(() => this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }))),
+    );
+  }
+
+  async deleteCertificate(certificateId: string): Promise<void> {
+    await ignoreMissing(guard(() => this.client.send(new DeleteCertificateCommand({ certificateId }))));
+  }
+
+  async deleteThing(thingName: string): Promise<void> {
+    await ignoreMissing(guard(() => this.client.send(new DeleteThingCommand({ thingName }))));
+  }
+
+  async describeEndpoint(endpointType: EndpointType): Promise<string> {
+    const out = await guard(() => this.client.send(new DescribeEndpointCommand({ endpointType })));
+    if (!out.endpointAddress) throw new Error(`DescribeEndpoint returned no address for ${endpointType}`);
+    return out.endpointAddress;
+  }
+}
+
+/** Maps AWS capacity errors to the client-facing 429/503; everything else propagates. */
+async function guard<T>(send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (error) {
+    const name = nameOf(error);
+    if (name === 'ThrottlingException' || name === 'LimitExceededException') {
+      throw new ThrottledError('AWS IoT is throttling', { retryAfterSeconds: 2, cause: error });
+    }
+    if (
+      name === 'ServiceUnavailableException' ||
+      name === 'InternalFailureException' ||
+      name === 'TimeoutError'
+    ) {
+      throw new ServiceUnavailableError('AWS IoT is unavailable', { retryAfterSeconds: 5, cause: error });
+    }
+    throw error;
+  }
+}
+
+function issued(out: {
+  certificateId?: string;
+  certificateArn?: string;
+  certificatePem?: string;
+}): IssuedCertificate {
+  if (!out.certificateId || !out.certificateArn || !out.certificatePem) {
+    throw new Error('AWS IoT returned an incomplete certificate');
+  }
+  return {
+    certificateId: out.certificateId,
+    certificateArn: out.certificateArn,
+    certificatePem: out.certificatePem,
+  };
+}
+
+function nameOf(error: unknown): string {
+  return error instanceof Error ? error.name : '';
+}
+
+async function ignoreMissing(operation: Promise<unknown>): Promise<void> {
+  try {
+    await operation;
+  } catch (error) {
+    if (nameOf(error) !== 'ResourceNotFoundException') throw error;
+  }
+}

@@ -1,0 +1,24 @@
+import type { IssuedCertificate } from '../inventory/inventory.js';
+
+export interface IssuedKeysAndCertificate extends IssuedCertificate {
+  privateKey: string;
+}
+
+export type EndpointType = 'iot:CredentialProvider' | 'iot:Data-ATS';
+
+/** The AWS IoT control-plane operations registration needs (AWS IoT, or the sandbox's emulator). */
+export interface IotGateway {
+  createCertificateFromCsr(csrPem: string): Promise<IssuedCertificate>;
+  createKeysAndCertificate(): Promise<IssuedKeysAndCertificate>;
+  /** Creates the thing; throws ThingNameTakenError if a thing of that name with other attributes exists. */
+  createThing(thingName: string, attributes: Record<string, string>): Promise<void>;
+  attachPolicy(policyName: string, certificateArn: string): Promise<void>;
+  attachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
+  /** Detach and delete operations treat "already gone" as success, so compensation is idempotent. */
+  detachPolicy(policyName: string, certificateArn: string): Promise<void>;
+  detachThingPrincipal(thingName: string, certificateArn: string): Promise<void>;
+  deactivateCertificate(certificateId: string): Promise<void>;
+  deleteCertificate(certificateId: string): Promise<void>;
+  deleteThing(thingName: string): Promise<void>;
+  describeEndpoint(type: EndpointType): Promise<string>;
+}

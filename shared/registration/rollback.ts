@@ -1,0 +1,108 @@
+import type { IssuedCertificate } from '../inventory/inventory.js';
+import type { Failure, Progress } from '../inventory/model.js';
+import type { IotGateway } from '../iot/iot-gateway.js';
+import { describeError, type Logger } from '../logger.js';
+
+export interface RollbackTarget {
+  policyName: string;
+  thingName: string;
+  certificate?: IssuedCertificate;
+}
+
+export interface RollbackOutcome {
+  rollback: Failure['rollback'];
+  leftovers: string[];
+  /** What still exists after the rollback. */
+  progress: Progress;
+}
+
+const DELETE_ATTEMPTS = 4;
+
+/**
+ * Undoes a partial registration in the order AWS IoT requires: detach the policy and the thing,
+ * set the certificate INACTIVE, delete it, then delete the thing (only if this registration created
+ * it). Detachment propagates asynchronously in AWS IoT, so deletes that hit a conflict are retried
+ * briefly. Anything that cannot be undone is reported as a leftover, never swallowed; the first
+ * goal is that no certificate stays ACTIVE.
+ */
+export async function rollBack(
+  iot: IotGateway,
+  target: RollbackTarget,
+  progress: Progress,
+  logger: Logger,
+  sleep: (ms: number) => Promise<void> = delay,
+): Promise<RollbackOutcome> {
+  const leftovers: string[] = [];
+  const remaining: Progress = { ...progress };
+  const attempt = async (leftover: string, operation: () => Promise<void>): Promise<boolean> => {
+    try {
+      await operation();
+      return true;
+    } catch (error) {
+      leftovers.push(leftover);
+      logger.error('rollback step failed', {
+        leftover,
+        error: error instanceof Error ? describeError(error) : error,
+      });
+      return false;
+    }
+  };
+
+  const { certificate } = target;
+  if (certificate) {
+    // Detach even where the attach "failed": a timed-out attach may have landed. Detaching what is
+    // not attached is a no-op.
+    const [policyDetached, thingDetached] = await Promise.all([
+      attempt(`policy-attachment:${target.policyName}`, () =>
+        iot.detachPolicy(target.policyName, certificate.certificateArn),
+      ),
+      attempt(`thing-attachment:${target.thingName}`, () =>
+        iot.detachThingPrincipal(target.thingName, certificate.certificateArn),
+      ),
+    ]);
+    if (policyDetached) remaining.policyAttached = false;
+    if (thingDetached) remaining.thingAttached = false;
+    const deactivated = await attempt(`active-certificate:${certificate.certificateId}`, () =>
+      iot.deactivateCertificate(certificate.certificateId),
+    );
+    if (deactivated && policyDetached && thingDetached) {
+      const deleted = await attempt(`inactive-certificate:${certificate.certificateId}`, () =>
+        retryOnConflict(() => iot.deleteCertificate(certificate.certificateId), sleep),
+      );
+      if (deleted) remaining.certificate = false;
+    } else if (deactivated) {
+      leftovers.push(`inactive-certificate:${certificate.certificateId}`);
+    }
+  }
+  if (progress.thing) {
+    if (remaining.thingAttached) {
+      leftovers.push(`thing:${target.thingName}`);
+    } else {
+      const deleted = await attempt(`thing:${target.thingName}`, () =>
+        retryOnConflict(() => iot.deleteThing(target.thingName), sleep),
+      );
+      if (deleted) remaining.thing = false;
+    }
+  }
+  return { rollback: leftovers.length === 0 ? 'COMPLETED' : 'INCOMPLETE', leftovers, progress: remaining };
+}
+
+/** AWS IoT answers DeleteConflictException while a detach is still propagating. */
+async function retryOnConflict(
+  operation: () => Promise<void>,
+  sleep: (ms: number) => Promise<void>,
+): Promise<void> {
+  for (let attemptNo = 1; ; attemptNo++) {
+    try {
+      return await operation();
+    } catch (error) {
+      const conflict = error instanceof Error && error.name === 'DeleteConflictException';
+      if (!conflict || attemptNo >= DELETE_ATTEMPTS) throw error;
+      await sleep(250 * 2 ** (attemptNo - 1));
+    }
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
