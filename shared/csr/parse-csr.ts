@@ -53,14 +53,14 @@ export function parseCsr(input: string): ParsedCsr {
   const der = Buffer.from(base64, 'base64');
   const parts = splitRequest(der);
 
+  const key = publicKeyOf(parts.spki);
+  const { keyType, keyBits, curve } = checkKey(key);
   const algorithm = SIGNATURE_ALGORITHMS[parts.signatureAlgorithmOid];
   if (!algorithm) {
     throw new CsrSignatureAlgorithmUnsupportedError(
       `signature algorithm ${parts.signatureAlgorithmOid} is not one of SHA-256/384/512 with RSA or ECDSA`,
     );
   }
-  const key = publicKeyOf(parts.spki);
-  const { keyType, keyBits, curve } = checkKey(key);
   if (keyType !== algorithm.family) {
     throw new CsrSignatureAlgorithmUnsupportedError(
       `a ${algorithm.family} signature cannot come from a ${keyType} key`,

@@ -1,0 +1,1 @@
+export const TEST_TABLES = { claims: 'claims', devices: 'devices' } as const;
