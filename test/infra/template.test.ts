@@ -1,0 +1,185 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * Checks the security model in the template `serverless package` produced (npm test packages
+ * first), not in prose: the chain, least privilege, throttling, and data protection.
+ */
+const TEMPLATE = '.serverless/cloudformation-template-update-stack.json';
+
+interface Resource {
+  Type: string;
+  Properties: Record<string, unknown>;
+  DeletionPolicy?: string;
+}
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Principal?: { Service?: string };
+  Condition?: unknown;
+}
+
+let resources: Record<string, Resource>;
+
+beforeAll(() => {
+  if (!existsSync(TEMPLATE)) throw new Error(`${TEMPLATE} is missing: run "npm run package" first`);
+  resources = (JSON.parse(readFileSync(TEMPLATE, 'utf8')) as { Resources: Record<string, Resource> })
+    .Resources;
+});
+
+/** Renders intrinsic functions to readable strings: Fn::Join joined, Ref and GetAtt as <Name>. */
+function render(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(render).join(',');
+  const object = value as Record<string, unknown>;
+  if ('Fn::Join' in object) {
+    const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+    return parts.map(render).join(separator);
+  }
+  if ('Fn::GetAtt' in object) return `<${(object['Fn::GetAtt'] as string[]).join('.')}>`;
+  if ('Ref' in object) return `<${object.Ref as string}>`;
+  if ('Fn::Sub' in object) return object['Fn::Sub'] as string;
+  return JSON.stringify(value);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function statementsOf(roleId: string): Statement[] {
+  const policies = resources[roleId]?.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[];
+  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+}
+
+function actions(statement: Statement): string[] {
+  return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+}
+
+function resource(id: string): Resource {
+  const found = resources[id];
+  if (!found) throw new Error(`the template declares no ${id}`);
+  return found;
+}
+
+/** IAM policy variables, written so that neither JavaScript nor a linter reads them as templates. */
+const thingNameVariable = `$${'{'}credentials-iot:ThingName}`;
+const connectionThingVariable = `$${'{'}iot:Connection.Thing.ThingName}`;
+
+const roles = () => Object.entries(resources).filter(([, resource]) => resource.Type === 'AWS::IAM::Role');
+
+describe('the packaged template', () => {
+  it('declares the whole credentials chain: policy -> role alias -> role trusted by the credentials provider', () => {
+    const policy = resource('DevicePolicy').Properties.PolicyDocument as { Statement: Statement[] };
+    const assume = policy.Statement.find((statement) => statement.Action === 'iot:AssumeRoleWithCertificate');
+    expect(render(assume?.Resource)).toBe('<RoleAlias.RoleAliasArn>');
+    expect(render(resource('RoleAlias').Properties.RoleArn)).toBe('<DeviceRole.Arn>');
+    const trust = (resource('DeviceRole').Properties.AssumeRolePolicyDocument as { Statement: Statement[] })
+      .Statement;
+    expect(trust).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'credentials.iot.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ]);
+  });
+
+  it('keeps the role alias credential duration within what AWS allows (900-43200 s)', () => {
+    const duration = Number(resource('RoleAlias').Properties.CredentialDurationSeconds);
+
+    expect(duration).toBeGreaterThanOrEqual(900);
+    expect(duration).toBeLessThanOrEqual(43200);
+  });
+
+  it('lets a device connect only as its own thing', () => {
+    const policy = resource('DevicePolicy').Properties.PolicyDocument as { Statement: Statement[] };
+    const connect = policy.Statement.find((statement) => statement.Action === 'iot:Connect');
+
+    expect(render(connect?.Resource)).toMatch(
+      new RegExp(`:client/${escapeRegExp(connectionThingVariable)}$`),
+    );
+  });
+
+  it("scopes the device role to the caller's own thing with the credentials-iot:ThingName variable", () => {
+    const statements = statementsOf('DeviceRole');
+    const s3 = statements.find((statement) => statement.Sid === 'OwnS3Prefix');
+    const table = statements.find((statement) => statement.Sid === 'OwnDynamoDbPartition');
+
+    expect(render(s3?.Resource)).toBe(`<DeviceDataBucket.Arn>/things/${thingNameVariable}/*`);
+    const condition = (table?.Condition ?? {}) as Record<string, Record<string, unknown>>;
+    expect(render(condition['ForAllValues:StringEquals']?.['dynamodb:LeadingKeys'])).toBe(thingNameVariable);
+    expect(statements.every((statement) => render(statement.Resource) !== '*')).toBe(true);
+  });
+
+  it('grants no wildcard actions in any role', () => {
+    for (const [, role] of roles()) {
+      const statements = (
+        role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]
+      ).flatMap((policy) => policy.PolicyDocument.Statement);
+      for (const statement of statements)
+        expect(actions(statement).filter((action) => action.includes('*'))).toEqual([]);
+    }
+  });
+
+  it('uses Resource "*" only for the IoT actions that support no resource-level permissions', () => {
+    const unscoped = statementsOf('RegisterRole')
+      .filter((statement) => render(statement.Resource) === '*')
+      .flatMap(actions);
+
+    expect(unscoped.sort()).toEqual([
+      'iot:CreateCertificateFromCsr',
+      'iot:CreateKeysAndCertificate',
+      'iot:DescribeEndpoint',
+    ]);
+  });
+
+  it('lets register attach only the device policy', () => {
+    const attach = statementsOf('RegisterRole').find((statement) =>
+      actions(statement).includes('iot:AttachPolicy'),
+    );
+
+    expect(render(attach?.Resource)).toContain(`:policy/$${'{'}DevicePolicy}`);
+  });
+
+  it('runs register under its own role, with reserved concurrency, on nodejs24.x', () => {
+    const register = resource('RegisterLambdaFunction').Properties;
+
+    expect(render(register.Role)).toBe('<RegisterRole.Arn>');
+    expect(register.ReservedConcurrentExecutions).toBeGreaterThan(0);
+    expect(register.Runtime).toBe('nodejs24.x');
+    expect((register.Environment as { Variables: Record<string, string> }).Variables.MAX_BODY_BYTES).toMatch(
+      /^\d+$/,
+    );
+  });
+
+  it('throttles the HTTP API stage', () => {
+    expect(resource('HttpApiStage').Properties.DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: expect.any(Number),
+      ThrottlingBurstLimit: expect.any(Number),
+    });
+  });
+
+  it.each(['ClaimsTable', 'DevicesTable'])(
+    'makes %s on-demand, encrypted, point-in-time recoverable and retained',
+    (id) => {
+      const table = resource(id);
+
+      expect(table?.Properties).toMatchObject({
+        BillingMode: 'PAY_PER_REQUEST',
+        SSESpecification: { SSEEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        DeletionProtectionEnabled: true,
+      });
+      expect(table?.DeletionPolicy).toBe('Retain');
+    },
+  );
+
+  it('expires claims with DynamoDB TTL and indexes devices by batch and by status', () => {
+    expect(resource('ClaimsTable').Properties.TimeToLiveSpecification).toEqual({
+      AttributeName: 'purgeAt',
+      Enabled: true,
+    });
+    const indexes = (
+      resource('DevicesTable').Properties.GlobalSecondaryIndexes as { IndexName: string }[]
+    ).map((i) => i.IndexName);
+    expect(indexes).toEqual(['byBatch', 'byStatus']);
+  });
+});
