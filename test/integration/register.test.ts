@@ -21,6 +21,7 @@ import { parseRegisterRequest } from '../../shared/registration/request.js';
 import { NOW, newClaim, newSerial } from '../support/claims.js';
 import { buildCsr } from '../support/csr.js';
 import { localDynamoDb, localInventory, putClaim, readClaim, readDevice } from '../support/dynamodb.js';
+import { codeRejectedBy } from '../support/error-code.js';
 import { CREDENTIALS_ENDPOINT, DATA_ENDPOINT, iotError, stubbedIot } from '../support/iot-mock.js';
 
 const dynamo = localDynamoDb();
@@ -54,15 +55,6 @@ function deps(): RegistrationDeps {
 
 function register(token: string, serialNumber: string, body: { csr?: string } = { csr: csr.pem }) {
   return registerDevice(parseRegisterRequest({ claimToken: token, serialNumber, ...body }), deps());
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    return (error as AppError).code ?? (error as Error).name;
-  }
-  return 'no error';
 }
 
 async function seed(overrides: Partial<Claim> = {}) {
@@ -156,7 +148,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     const serial = newSerial();
     await register(token, serial);
 
-    expect(await codeOf(register(token, serial, { csr: buildCsr({ key: 'ec-p384' }).pem }))).toBe(
+    expect(await codeRejectedBy(register(token, serial, { csr: buildCsr({ key: 'ec-p384' }).pem }))).toBe(
       'SERIAL_ALREADY_REGISTERED',
     );
   });
@@ -167,7 +159,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     const serial = newSerial();
     await register(token, serial);
 
-    expect(await codeOf(register(other.token, serial))).toBe('SERIAL_ALREADY_REGISTERED');
+    expect(await codeRejectedBy(register(other.token, serial))).toBe('SERIAL_ALREADY_REGISTERED');
     expect((await readClaim(dynamo, other.claim.tokenHash))?.usesLeft).toBe(1);
   });
 
@@ -181,7 +173,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     const seeded = overrides === null ? newClaim() : await seed(overrides);
     const serial = newSerial();
 
-    expect(await codeOf(register(seeded.token, serial))).toBe(code);
+    expect(await codeRejectedBy(register(seeded.token, serial))).toBe(code);
     expect(await readDevice(dynamo, serial)).toBeUndefined();
     expect((await readClaim(dynamo, seeded.claim.tokenHash))?.usesLeft).toBe(
       overrides === null ? undefined : seeded.claim.usesLeft,
@@ -195,7 +187,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     const { token, claim } = await seed();
     const serial = newSerial();
 
-    expect(await codeOf(register(token, serial, { csr: buildCsr({ key: 'rsa-1024' }).pem }))).toBe(
+    expect(await codeRejectedBy(register(token, serial, { csr: buildCsr({ key: 'rsa-1024' }).pem }))).toBe(
       'CSR_KEY_TOO_WEAK',
     );
     expect(await readDevice(dynamo, serial)).toBeUndefined();
@@ -205,7 +197,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
   it('refuses server-side key generation when the batch does not allow it', async () => {
     const { token } = await seed();
 
-    expect(await codeOf(register(token, newSerial(), {}))).toBe('SERVER_KEYGEN_NOT_ALLOWED');
+    expect(await codeRejectedBy(register(token, newSerial(), {}))).toBe('SERVER_KEYGEN_NOT_ALLOWED');
   });
 
   it('returns the generated private key once when the batch allows server-side key generation', async () => {
@@ -229,7 +221,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     const losers = await Promise.all(
       results
         .filter((result) => result.status === 'rejected')
-        .map((result) => codeOf(Promise.reject(result.reason))),
+        .map((result) => codeRejectedBy(Promise.reject(result.reason))),
     );
     expect(winners).toHaveLength(1);
     expect(new Set(losers)).toSatisfy((codes: Set<string>) =>
@@ -259,7 +251,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
       const serial = newSerial();
       iot.stub.on(AttachPolicyCommand).rejects(iotError('InvalidRequestException'));
 
-      expect(await codeOf(register(token, serial))).toBe('InvalidRequestException');
+      expect(await codeRejectedBy(register(token, serial))).toBe('InvalidRequestException');
 
       const certificateId = callsOf(UpdateCertificateCommand)[0]?.args[0].input.certificateId;
       expect(callsOf(UpdateCertificateCommand)[0]?.args[0].input).toEqual({
@@ -284,7 +276,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
       iot.stub.on(AttachPolicyCommand).rejects(iotError('InvalidRequestException'));
       iot.stub.on(DeleteCertificateCommand).rejects(iotError('InvalidRequestException'));
 
-      await codeOf(register(token, serial));
+      await codeRejectedBy(register(token, serial));
 
       const device = await readDevice(dynamo, serial);
       expect(callsOf(UpdateCertificateCommand)).toHaveLength(1);
@@ -298,7 +290,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
       const { token, claim } = await seed();
       const serial = newSerial();
       iot.stub.on(AttachPolicyCommand).rejectsOnce(iotError('InternalFailureException'));
-      expect(await codeOf(register(token, serial))).toBe('SERVICE_UNAVAILABLE');
+      expect(await codeRejectedBy(register(token, serial))).toBe('SERVICE_UNAVAILABLE');
 
       const retry = await register(token, serial);
 
@@ -335,7 +327,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     const serial = newSerial();
     iot.stub.on(CreateThingCommand).rejects(iotError('ResourceAlreadyExistsException'));
 
-    expect(await codeOf(register(token, serial))).toBe('THING_NAME_TAKEN');
+    expect(await codeRejectedBy(register(token, serial))).toBe('THING_NAME_TAKEN');
     expect(callsOf(DeleteCertificateCommand)).toHaveLength(1);
     expect(callsOf(DeleteThingCommand)).toHaveLength(0);
   });
@@ -344,7 +336,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     const { token } = await seed();
     iot.stub.on(CreateCertificateFromCsrCommand).rejects(iotError('InvalidRequestException'));
 
-    expect(await codeOf(register(token, newSerial()))).toBe('CSR_REJECTED');
+    expect(await codeRejectedBy(register(token, newSerial()))).toBe('CSR_REJECTED');
     expect(callsOf(DeleteThingCommand)).toHaveLength(1);
   });
 });

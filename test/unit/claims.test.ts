@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { assertClaimUsable } from '../../shared/claims/claim-rules.js';
 import { generateClaimToken, hashClaimToken, isClaimTokenFormat } from '../../shared/claims/token.js';
-import type { AppError } from '../../shared/errors.js';
 import { NOW, newClaim } from '../support/claims.js';
+import { codeThrownBy } from '../support/error-code.js';
 
 const use = { serialNumber: 'SN-1', serverKeygen: false, now: NOW };
-
-function codeOf(run: () => void): string | undefined {
-  try {
-    run();
-    return undefined;
-  } catch (error) {
-    return (error as AppError).code;
-  }
-}
 
 describe('claim tokens', () => {
   it('carry the fpc_ prefix and 256 random bits, in the format the API accepts', () => {
@@ -41,47 +32,57 @@ describe('claim tokens', () => {
 
 describe('assertClaimUsable', () => {
   it('accepts an active, unexpired claim with a use left', () => {
-    expect(codeOf(() => assertClaimUsable(newClaim().claim, use, { spendsAUse: true }))).toBeUndefined();
+    expect(
+      codeThrownBy(() => assertClaimUsable(newClaim().claim, use, { spendsAUse: true })),
+    ).toBeUndefined();
   });
 
   it('refuses a revoked claim', () => {
     const { claim } = newClaim({ status: 'REVOKED' });
 
-    expect(codeOf(() => assertClaimUsable(claim, use, { spendsAUse: true }))).toBe('CLAIM_TOKEN_REVOKED');
+    expect(codeThrownBy(() => assertClaimUsable(claim, use, { spendsAUse: true }))).toBe(
+      'CLAIM_TOKEN_REVOKED',
+    );
   });
 
   it('refuses a claim at its expiry second', () => {
     const { claim } = newClaim({ expiresAt: Math.floor(NOW.getTime() / 1000) });
 
-    expect(codeOf(() => assertClaimUsable(claim, use, { spendsAUse: true }))).toBe('CLAIM_TOKEN_EXPIRED');
+    expect(codeThrownBy(() => assertClaimUsable(claim, use, { spendsAUse: true }))).toBe(
+      'CLAIM_TOKEN_EXPIRED',
+    );
   });
 
   it('refuses a claim with no uses left when the registration spends one', () => {
     const { claim } = newClaim({ usesLeft: 0 });
 
-    expect(codeOf(() => assertClaimUsable(claim, use, { spendsAUse: true }))).toBe('CLAIM_TOKEN_USED_UP');
+    expect(codeThrownBy(() => assertClaimUsable(claim, use, { spendsAUse: true }))).toBe(
+      'CLAIM_TOKEN_USED_UP',
+    );
   });
 
   it('lets a retry of the same device through a used-up claim, since it spends no use', () => {
     const { claim } = newClaim({ usesLeft: 0 });
 
-    expect(codeOf(() => assertClaimUsable(claim, use, { spendsAUse: false }))).toBeUndefined();
+    expect(codeThrownBy(() => assertClaimUsable(claim, use, { spendsAUse: false }))).toBeUndefined();
   });
 
   it('refuses a claim bound to another serial number', () => {
     const { claim } = newClaim({ serialNumber: 'SN-2' });
 
-    expect(codeOf(() => assertClaimUsable(claim, use, { spendsAUse: true }))).toBe('SERIAL_NOT_ALLOWED');
+    expect(codeThrownBy(() => assertClaimUsable(claim, use, { spendsAUse: true }))).toBe(
+      'SERIAL_NOT_ALLOWED',
+    );
   });
 
   it('refuses server-side key generation unless the batch allows it', () => {
     const keygen = { ...use, serverKeygen: true };
 
-    expect(codeOf(() => assertClaimUsable(newClaim().claim, keygen, { spendsAUse: true }))).toBe(
+    expect(codeThrownBy(() => assertClaimUsable(newClaim().claim, keygen, { spendsAUse: true }))).toBe(
       'SERVER_KEYGEN_NOT_ALLOWED',
     );
     expect(
-      codeOf(() =>
+      codeThrownBy(() =>
         assertClaimUsable(newClaim({ allowServerKeygen: true }).claim, keygen, { spendsAUse: true }),
       ),
     ).toBeUndefined();

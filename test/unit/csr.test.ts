@@ -4,17 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCsr } from '../../shared/csr/parse-csr.js';
-import type { AppError } from '../../shared/errors.js';
 import { buildCsr, toPem } from '../support/csr.js';
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run();
-    return undefined;
-  } catch (error) {
-    return (error as AppError).code;
-  }
-}
+import { codeThrownBy } from '../support/error-code.js';
 
 describe('parseCsr', () => {
   it.each([
@@ -74,39 +65,41 @@ describe('parseCsr', () => {
     ['PEM around random bytes', toPem(Buffer.from('0123456789abcdef', 'hex'))],
     ['mismatched BEGIN and END labels', buildCsr().pem.replace('END CERTIFICATE', 'END NEW CERTIFICATE')],
   ])('rejects %s as CSR_MALFORMED', (_name, pem) => {
-    expect(codeOf(() => parseCsr(pem))).toBe('CSR_MALFORMED');
+    expect(codeThrownBy(() => parseCsr(pem))).toBe('CSR_MALFORMED');
   });
 
   it('rejects a truncated request as CSR_MALFORMED', () => {
     const { der } = buildCsr();
 
-    expect(codeOf(() => parseCsr(toPem(der.subarray(0, der.length - 10))))).toBe('CSR_MALFORMED');
+    expect(codeThrownBy(() => parseCsr(toPem(der.subarray(0, der.length - 10))))).toBe('CSR_MALFORMED');
   });
 
   it('rejects a request with trailing bytes as CSR_MALFORMED', () => {
     const { der } = buildCsr();
 
-    expect(codeOf(() => parseCsr(toPem(Buffer.concat([der, Buffer.from([0])]))))).toBe('CSR_MALFORMED');
+    expect(codeThrownBy(() => parseCsr(toPem(Buffer.concat([der, Buffer.from([0])]))))).toBe('CSR_MALFORMED');
   });
 
   it('rejects a request whose signed part was altered as CSR_SIGNATURE_INVALID', () => {
-    expect(codeOf(() => parseCsr(buildCsr({ tamper: true }).pem))).toBe('CSR_SIGNATURE_INVALID');
+    expect(codeThrownBy(() => parseCsr(buildCsr({ tamper: true }).pem))).toBe('CSR_SIGNATURE_INVALID');
   });
 
   it('rejects a request signed by a key other than its own as CSR_SIGNATURE_INVALID', () => {
-    expect(codeOf(() => parseCsr(buildCsr({ signWithOtherKey: true }).pem))).toBe('CSR_SIGNATURE_INVALID');
+    expect(codeThrownBy(() => parseCsr(buildCsr({ signWithOtherKey: true }).pem))).toBe(
+      'CSR_SIGNATURE_INVALID',
+    );
   });
 
   it('rejects an RSA-1024 key as CSR_KEY_TOO_WEAK', () => {
-    expect(codeOf(() => parseCsr(buildCsr({ key: 'rsa-1024' }).pem))).toBe('CSR_KEY_TOO_WEAK');
+    expect(codeThrownBy(() => parseCsr(buildCsr({ key: 'rsa-1024' }).pem))).toBe('CSR_KEY_TOO_WEAK');
   });
 
   it.each(['ec-p192', 'ed25519'] as const)('rejects a %s key as CSR_KEY_UNSUPPORTED', (key) => {
-    expect(codeOf(() => parseCsr(buildCsr({ key }).pem))).toBe('CSR_KEY_UNSUPPORTED');
+    expect(codeThrownBy(() => parseCsr(buildCsr({ key }).pem))).toBe('CSR_KEY_UNSUPPORTED');
   });
 
   it('rejects a SHA-1 signature as CSR_SIGNATURE_ALGORITHM_UNSUPPORTED', () => {
-    expect(codeOf(() => parseCsr(buildCsr({ key: 'rsa-2048', hash: 'sha1' }).pem))).toBe(
+    expect(codeThrownBy(() => parseCsr(buildCsr({ key: 'rsa-2048', hash: 'sha1' }).pem))).toBe(
       'CSR_SIGNATURE_ALGORITHM_UNSUPPORTED',
     );
   });
