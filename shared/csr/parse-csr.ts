@@ -13,6 +13,8 @@ export interface ParsedCsr {
   pem: string;
   /** SHA-256 of the DER, hex: identifies "the same CSR" when a device retries. */
   sha256: string;
+  /** The request's SubjectPublicKeyInfo, DER. */
+  spki: Buffer;
   keyType: 'RSA' | 'EC';
   /** RSA modulus bits, or the EC curve's field size. */
   keyBits: number;
@@ -77,6 +79,7 @@ export function parseCsr(input: string): ParsedCsr {
   return {
     pem: `${pem}\n`,
     sha256: createHash('sha256').update(der).digest('hex'),
+    spki: parts.spki,
     keyType,
     keyBits,
     ...(curve ? { curve } : {}),

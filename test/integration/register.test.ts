@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-iot';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildCsr } from '../../sandbox/pki/csr.js';
 import type { AppError } from '../../shared/errors.js';
 import type { Claim } from '../../shared/inventory/model.js';
 import { AwsIotGateway } from '../../shared/iot/aws-iot-gateway.js';
@@ -19,7 +20,6 @@ import { createLogger } from '../../shared/logger.js';
 import { type RegistrationDeps, registerDevice } from '../../shared/registration/register-device.js';
 import { parseRegisterRequest } from '../../shared/registration/request.js';
 import { NOW, newClaim, newSerial } from '../support/claims.js';
-import { buildCsr } from '../support/csr.js';
 import { localDynamoDb, localInventory, putClaim, readClaim, readDevice } from '../support/dynamodb.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import { CREDENTIALS_ENDPOINT, DATA_ENDPOINT, iotError, stubbedIot } from '../support/iot-mock.js';

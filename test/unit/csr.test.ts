@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildCsr, toPem } from '../../sandbox/pki/csr.js';
 import { parseCsr } from '../../shared/csr/parse-csr.js';
-import { buildCsr, toPem } from '../support/csr.js';
 import { codeThrownBy } from '../support/error-code.js';
 
 describe('parseCsr', () => {
@@ -62,7 +62,7 @@ describe('parseCsr', () => {
       'PEM with invalid base64',
       '-----BEGIN CERTIFICATE REQUEST-----\n@@@@\n-----END CERTIFICATE REQUEST-----',
     ],
-    ['PEM around random bytes', toPem(Buffer.from('0123456789abcdef', 'hex'))],
+    ['PEM around random bytes', toPem(Buffer.from('0123456789abcdef', 'hex'), 'CERTIFICATE REQUEST')],
     ['mismatched BEGIN and END labels', buildCsr().pem.replace('END CERTIFICATE', 'END NEW CERTIFICATE')],
   ])('rejects %s as CSR_MALFORMED', (_name, pem) => {
     expect(codeThrownBy(() => parseCsr(pem))).toBe('CSR_MALFORMED');
@@ -71,13 +71,17 @@ describe('parseCsr', () => {
   it('rejects a truncated request as CSR_MALFORMED', () => {
     const { der } = buildCsr();
 
-    expect(codeThrownBy(() => parseCsr(toPem(der.subarray(0, der.length - 10))))).toBe('CSR_MALFORMED');
+    expect(codeThrownBy(() => parseCsr(toPem(der.subarray(0, der.length - 10), 'CERTIFICATE REQUEST')))).toBe(
+      'CSR_MALFORMED',
+    );
   });
 
   it('rejects a request with trailing bytes as CSR_MALFORMED', () => {
     const { der } = buildCsr();
 
-    expect(codeThrownBy(() => parseCsr(toPem(Buffer.concat([der, Buffer.from([0])]))))).toBe('CSR_MALFORMED');
+    expect(
+      codeThrownBy(() => parseCsr(toPem(Buffer.concat([der, Buffer.from([0])]), 'CERTIFICATE REQUEST'))),
+    ).toBe('CSR_MALFORMED');
   });
 
   it('rejects a request whose signed part was altered as CSR_SIGNATURE_INVALID', () => {

@@ -1,8 +1,11 @@
 import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { bitString, der, NAME, name, nullValue, oid, sequence, toPem } from './der-writer.js';
+
+export { toPem };
 
 /**
- * Builds PKCS#10 requests byte by byte, so tests can make every variant a device might send:
- * good ones for each key type, and weak, tampered or mis-signed ones.
+ * Builds PKCS#10 requests byte by byte: the device simulator's CSRs, and for tests every variant a
+ * device might send, good ones for each key type and weak, tampered or mis-signed ones.
  */
 export type KeyKind = 'ec-p256' | 'ec-p384' | 'ec-p521' | 'rsa-2048' | 'rsa-1024' | 'ec-p192' | 'ed25519';
 
@@ -70,28 +73,21 @@ export function buildCsr(options: CsrOptions = {}): BuiltCsr {
   const { privateKey, publicKey } = keyPair(kind);
   const family = kind.startsWith('rsa') ? 'rsa' : kind === 'ed25519' ? 'ed25519' : 'ec';
   const hash = family === 'ed25519' ? 'none' : (options.hash ?? 'sha256');
-  const info = der(
-    0x30,
+  const info = sequence(
     der(0x02, Buffer.from([0])),
-    distinguishedName(options.commonName ?? 'device'),
+    name([[NAME.commonName, options.commonName ?? 'device']]),
     publicKey.export({ type: 'spki', format: 'der' }),
     der(0xa0),
   );
   const signer = options.signWithOtherKey ? keyPair(kind, true).privateKey : privateKey;
   const signature = sign(hash === 'none' ? null : hash, info, signer);
   const signed = options.tamper ? tamperWith(info) : info;
-  const algorithm = der(
-    0x30,
+  const algorithm = sequence(
     oid(SIGNATURE_OIDS[`${family}:${hash}`] as string),
-    ...(family === 'rsa' ? [der(0x05)] : []),
+    ...(family === 'rsa' ? [nullValue()] : []),
   );
-  const request = der(0x30, signed, algorithm, der(0x03, Buffer.from([0]), signature));
-  return { pem: toPem(request), der: request, privateKey };
-}
-
-export function toPem(derBytes: Buffer, label = 'CERTIFICATE REQUEST'): string {
-  const lines = derBytes.toString('base64').match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+  const request = sequence(signed, algorithm, bitString(signature));
+  return { pem: toPem(request, 'CERTIFICATE REQUEST'), der: request, privateKey };
 }
 
 function tamperWith(info: Buffer): Buffer {
@@ -100,32 +96,4 @@ function tamperWith(info: Buffer): Buffer {
   const index = copy.indexOf(Buffer.from('device')) + 5;
   copy[index] = (copy[index] as number) ^ 0x01;
   return copy;
-}
-
-function distinguishedName(commonName: string): Buffer {
-  return der(0x30, der(0x31, der(0x30, oid('2.5.4.3'), der(0x0c, Buffer.from(commonName, 'utf8')))));
-}
-
-function der(tag: number, ...contents: Buffer[]): Buffer {
-  const body = Buffer.concat(contents);
-  return Buffer.concat([Buffer.from([tag]), length(body.length), body]);
-}
-
-function length(n: number): Buffer {
-  if (n < 0x80) return Buffer.from([n]);
-  const bytes: number[] = [];
-  for (let rest = n; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-function oid(dotted: string): Buffer {
-  const [first = 0, second = 0, ...rest] = dotted.split('.').map(Number);
-  const bytes = [first * 40 + second];
-  for (const arc of rest) {
-    const chunk = [arc & 0x7f];
-    for (let value = Math.floor(arc / 128); value > 0; value = Math.floor(value / 128))
-      chunk.unshift((value & 0x7f) | 0x80);
-    bytes.push(...chunk);
-  }
-  return der(0x06, Buffer.from(bytes));
 }

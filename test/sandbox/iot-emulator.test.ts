@@ -1,0 +1,314 @@
+import { X509Certificate } from 'node:crypto';
+import {
+  AttachPolicyCommand,
+  AttachThingPrincipalCommand,
+  CreateCertificateFromCsrCommand,
+  CreateKeysAndCertificateCommand,
+  CreatePolicyCommand,
+  CreateRoleAliasCommand,
+  CreateThingCommand,
+  DeleteCertificateCommand,
+  DeleteThingCommand,
+  DescribeCertificateCommand,
+  DescribeEndpointCommand,
+  DescribeRoleAliasCommand,
+  DescribeThingCommand,
+  DetachPolicyCommand,
+  DetachThingPrincipalCommand,
+  GetPolicyCommand,
+  ListAttachedPoliciesCommand,
+  ListCertificatesCommand,
+  ListPrincipalThingsCommand,
+  ListThingPrincipalsCommand,
+  ListThingsCommand,
+  paginateListThings,
+  UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCsr } from '../../sandbox/pki/csr.js';
+import { codeRejectedBy } from '../support/error-code.js';
+import { type EmulatorFixture, startEmulator } from '../support/iot-emulator.js';
+
+let fx: EmulatorFixture;
+const policyDocument = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }],
+});
+
+beforeAll(async () => {
+  fx = await startEmulator();
+  await fx.client.send(new CreatePolicyCommand({ policyName: 'p1', policyDocument }));
+});
+afterAll(async () => {
+  await fx.emulator.close();
+});
+
+async function newCertificate(active = true) {
+  return fx.client.send(
+    new CreateCertificateFromCsrCommand({ certificateSigningRequest: buildCsr().pem, setAsActive: active }),
+  );
+}
+
+describe('IoT emulator, through @aws-sdk/client-iot', () => {
+  it('issues a real X.509 certificate for the CSR key, chained to the sandbox CA, with id = SHA-256 of its DER', async () => {
+    const csr = buildCsr({ key: 'ec-p384' });
+
+    const out = await fx.client.send(
+      new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr.pem, setAsActive: true }),
+    );
+
+    const certificate = new X509Certificate(out.certificatePem as string);
+    expect(certificate.checkIssued(new X509Certificate(fx.ca.certificate.der))).toBe(true);
+    expect(certificate.checkPrivateKey(csr.privateKey)).toBe(true);
+    expect(out.certificateId).toBe(certificate.fingerprint256.replace(/:/g, '').toLowerCase());
+    expect(out.certificateArn).toBe(`arn:aws:iot:eu-west-1:123456789012:cert/${out.certificateId}`);
+  });
+
+  it('refuses a CSR with a weak key with InvalidRequestException', async () => {
+    const request = fx.client.send(
+      new CreateCertificateFromCsrCommand({ certificateSigningRequest: buildCsr({ key: 'rsa-1024' }).pem }),
+    );
+
+    expect(await codeRejectedBy(request)).toBe('InvalidRequestException');
+  });
+
+  it('creates keys and a certificate whose private key matches it', async () => {
+    const out = await fx.client.send(new CreateKeysAndCertificateCommand({ setAsActive: false }));
+
+    expect(
+      new X509Certificate(out.certificatePem as string).checkPrivateKey(
+        (await import('node:crypto')).createPrivateKey(out.keyPair?.PrivateKey as string),
+      ),
+    ).toBe(true);
+    const described = await fx.client.send(
+      new DescribeCertificateCommand({ certificateId: out.certificateId }),
+    );
+    expect(described.certificateDescription?.status).toBe('INACTIVE');
+  });
+
+  it('describes a certificate and reports ResourceNotFoundException for an unknown one', async () => {
+    const { certificateId } = await newCertificate();
+
+    const described = await fx.client.send(new DescribeCertificateCommand({ certificateId }));
+
+    expect(described.certificateDescription).toMatchObject({ certificateId, status: 'ACTIVE' });
+    expect(described.certificateDescription?.creationDate).toBeInstanceOf(Date);
+    expect(
+      await codeRejectedBy(fx.client.send(new DescribeCertificateCommand({ certificateId: 'f'.repeat(64) }))),
+    ).toBe('ResourceNotFoundException');
+  });
+
+  it('refuses to delete an ACTIVE certificate with CertificateStateException', async () => {
+    const { certificateId } = await newCertificate();
+
+    expect(await codeRejectedBy(fx.client.send(new DeleteCertificateCommand({ certificateId })))).toBe(
+      'CertificateStateException',
+    );
+  });
+
+  it('refuses to delete a certificate with a thing or policy attached with DeleteConflictException', async () => {
+    const { certificateId, certificateArn } = await newCertificate();
+    await fx.client.send(new CreateThingCommand({ thingName: 'conflict-thing' }));
+    await fx.client.send(
+      new AttachThingPrincipalCommand({ thingName: 'conflict-thing', principal: certificateArn }),
+    );
+    await fx.client.send(new AttachPolicyCommand({ policyName: 'p1', target: certificateArn }));
+    await fx.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }));
+
+    expect(await codeRejectedBy(fx.client.send(new DeleteCertificateCommand({ certificateId })))).toBe(
+      'DeleteConflictException',
+    );
+    await fx.client.send(
+      new DetachThingPrincipalCommand({ thingName: 'conflict-thing', principal: certificateArn }),
+    );
+    expect(await codeRejectedBy(fx.client.send(new DeleteCertificateCommand({ certificateId })))).toBe(
+      'DeleteConflictException',
+    );
+    await fx.client.send(new DetachPolicyCommand({ policyName: 'p1', target: certificateArn }));
+    await fx.client.send(new DeleteCertificateCommand({ certificateId }));
+    expect(await codeRejectedBy(fx.client.send(new DescribeCertificateCommand({ certificateId })))).toBe(
+      'ResourceNotFoundException',
+    );
+  });
+
+  it('returns the existing thing for the same name and attributes, and refuses different ones', async () => {
+    const first = await fx.client.send(
+      new CreateThingCommand({ thingName: 'SN-same', attributePayload: { attributes: { a: '1' } } }),
+    );
+
+    const again = await fx.client.send(
+      new CreateThingCommand({ thingName: 'SN-same', attributePayload: { attributes: { a: '1' } } }),
+    );
+
+    expect(again.thingArn).toBe(first.thingArn);
+    expect(
+      await codeRejectedBy(
+        fx.client.send(
+          new CreateThingCommand({ thingName: 'SN-same', attributePayload: { attributes: { a: '2' } } }),
+        ),
+      ),
+    ).toBe('ResourceAlreadyExistsException');
+  });
+
+  it('describes, lists and deletes things; deleting a missing thing succeeds as in AWS', async () => {
+    await fx.client.send(
+      new CreateThingCommand({ thingName: 'SN-desc', attributePayload: { attributes: { batchId: 'B9' } } }),
+    );
+
+    expect(await fx.client.send(new DescribeThingCommand({ thingName: 'SN-desc' }))).toMatchObject({
+      thingName: 'SN-desc',
+      attributes: { batchId: 'B9' },
+    });
+    const listed = await fx.client.send(
+      new ListThingsCommand({ attributeName: 'batchId', attributeValue: 'B9' }),
+    );
+    expect(listed.things?.map((t) => t.thingName)).toEqual(['SN-desc']);
+    await fx.client.send(new DeleteThingCommand({ thingName: 'SN-desc' }));
+    await fx.client.send(new DeleteThingCommand({ thingName: 'SN-desc' }));
+    expect(await codeRejectedBy(fx.client.send(new DescribeThingCommand({ thingName: 'SN-desc' })))).toBe(
+      'ResourceNotFoundException',
+    );
+  });
+
+  it('refuses a thing name AWS would refuse', async () => {
+    expect(await codeRejectedBy(fx.client.send(new CreateThingCommand({ thingName: 'bad.name' })))).toBe(
+      'InvalidRequestException',
+    );
+  });
+
+  it('lists thing principals and principal things', async () => {
+    const { certificateArn } = await newCertificate();
+    await fx.client.send(new CreateThingCommand({ thingName: 'SN-princ' }));
+    await fx.client.send(
+      new AttachThingPrincipalCommand({ thingName: 'SN-princ', principal: certificateArn }),
+    );
+
+    expect(
+      (await fx.client.send(new ListThingPrincipalsCommand({ thingName: 'SN-princ' }))).principals,
+    ).toEqual([certificateArn]);
+    expect(
+      (await fx.client.send(new ListPrincipalThingsCommand({ principal: certificateArn }))).things,
+    ).toEqual(['SN-princ']);
+  });
+
+  it('lists attached policies and gets a policy', async () => {
+    const { certificateArn } = await newCertificate();
+    await fx.client.send(new AttachPolicyCommand({ policyName: 'p1', target: certificateArn }));
+
+    expect(
+      (await fx.client.send(new ListAttachedPoliciesCommand({ target: certificateArn }))).policies,
+    ).toEqual([{ policyName: 'p1', policyArn: 'arn:aws:iot:eu-west-1:123456789012:policy/p1' }]);
+    expect((await fx.client.send(new GetPolicyCommand({ policyName: 'p1' }))).policyDocument).toBe(
+      policyDocument,
+    );
+  });
+
+  it('refuses a malformed policy document', async () => {
+    const request = fx.client.send(
+      new CreatePolicyCommand({ policyName: 'bad', policyDocument: '{not json' }),
+    );
+
+    expect(await codeRejectedBy(request)).toBe('MalformedPolicyException');
+  });
+
+  it('creates and describes a role alias, bounding its credential duration', async () => {
+    const roleArn = 'arn:aws:iam::123456789012:role/device';
+    await fx.client.send(
+      new CreateRoleAliasCommand({ roleAlias: 'ra1', roleArn, credentialDurationSeconds: 900 }),
+    );
+
+    expect(
+      (await fx.client.send(new DescribeRoleAliasCommand({ roleAlias: 'ra1' }))).roleAliasDescription,
+    ).toMatchObject({
+      roleAlias: 'ra1',
+      roleArn,
+      credentialDurationSeconds: 900,
+      roleAliasArn: 'arn:aws:iot:eu-west-1:123456789012:rolealias/ra1',
+    });
+    expect(
+      await codeRejectedBy(
+        fx.client.send(
+          new CreateRoleAliasCommand({ roleAlias: 'ra2', roleArn, credentialDurationSeconds: 60 }),
+        ),
+      ),
+    ).toBe('InvalidRequestException');
+  });
+
+  it('describes the credentials provider and data endpoints', async () => {
+    const out = await fx.client.send(new DescribeEndpointCommand({ endpointType: 'iot:CredentialProvider' }));
+
+    expect(out.endpointAddress).toBe('127.0.0.1:8443');
+  });
+
+  it('paginates things and certificates the way the SDK paginators expect', async () => {
+    for (let i = 0; i < 7; i++)
+      await fx.client.send(
+        new CreateThingCommand({ thingName: `page-${i}`, attributePayload: { attributes: { page: 'yes' } } }),
+      );
+
+    const names: string[] = [];
+    for await (const page of paginateListThings(
+      { client: fx.client, pageSize: 3 },
+      { attributeName: 'page', attributeValue: 'yes' },
+    )) {
+      names.push(...(page.things ?? []).map((t) => t.thingName as string));
+    }
+    const firstPage = await fx.client.send(new ListCertificatesCommand({ pageSize: 2 }));
+
+    expect(names.sort()).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4', 'page-5', 'page-6']);
+    expect(firstPage.certificates).toHaveLength(2);
+    expect(firstPage.nextMarker).toEqual(expect.any(String));
+  });
+});
+
+describe('IoT emulator behaviour', () => {
+  it('throttles an operation beyond its quota with ThrottlingException', async () => {
+    const throttled = await startEmulator({ CreateThing: { ratePerSecond: 2, burst: 2 } });
+
+    const codes = await Promise.all(
+      [1, 2, 3].map((i) =>
+        codeRejectedBy(throttled.client.send(new CreateThingCommand({ thingName: `t-${i}` }))),
+      ),
+    );
+    await throttled.emulator.close();
+
+    expect(codes.sort()).toEqual(['ThrottlingException', 'no error', 'no error']);
+  });
+
+  it('fails the nth call of an operation with the chosen error, once', async () => {
+    const faulty = await startEmulator({
+      '*': { ratePerSecond: 0 },
+      AttachPolicy: { fault: { error: 'InternalFailureException', nth: 2 } },
+    });
+    await faulty.client.send(new CreatePolicyCommand({ policyName: 'p', policyDocument }));
+    const { certificateArn } = await faulty.client.send(
+      new CreateCertificateFromCsrCommand({ certificateSigningRequest: buildCsr().pem, setAsActive: true }),
+    );
+    const attach = () =>
+      codeRejectedBy(
+        faulty.client.send(new AttachPolicyCommand({ policyName: 'p', target: certificateArn })),
+      );
+
+    const codes = [await attach(), await attach(), await attach()];
+    await faulty.emulator.close();
+
+    expect(codes).toEqual(['no error', 'InternalFailureException', 'no error']);
+  });
+
+  it('takes new behaviour at run time through /_sandbox/behaviour', async () => {
+    await fetch(`${fx.emulator.url}/_sandbox/behaviour`, {
+      method: 'PUT',
+      body: JSON.stringify({
+        '*': { ratePerSecond: 0 },
+        DescribeEndpoint: { fault: { error: 'ServiceUnavailableException' } },
+      }),
+    });
+
+    const code = await codeRejectedBy(
+      fx.client.send(new DescribeEndpointCommand({ endpointType: 'iot:Data-ATS' })),
+    );
+    fx.behaviour.set({ '*': { ratePerSecond: 0 } });
+
+    expect(code).toBe('ServiceUnavailableException');
+  });
+});
