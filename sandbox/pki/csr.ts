@@ -18,6 +18,8 @@ export interface CsrOptions {
   signWithOtherKey?: boolean;
   /** Flip one byte of the signed part after signing. */
   tamper?: boolean;
+  /** Use this key pair instead of the cached one of `key`'s kind. */
+  keys?: { privateKey: KeyObject; publicKey: KeyObject };
 }
 
 export interface BuiltCsr {
@@ -70,7 +72,7 @@ const SIGNATURE_OIDS: Record<string, string> = {
 
 export function buildCsr(options: CsrOptions = {}): BuiltCsr {
   const kind = options.key ?? 'ec-p256';
-  const { privateKey, publicKey } = keyPair(kind);
+  const { privateKey, publicKey } = options.keys ?? keyPair(kind);
   const family = kind.startsWith('rsa') ? 'rsa' : kind === 'ed25519' ? 'ed25519' : 'ec';
   const hash = family === 'ed25519' ? 'none' : (options.hash ?? 'sha256');
   const info = sequence(

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { TestProject } from 'vitest/node';
 import { type RunningDynamoDb, startDynamoDbLocal } from '../../sandbox/dynamodb-local.js';
-import { createTables } from '../../sandbox/tables.js';
+import { createTables, resourcesOf } from '../../sandbox/tables.js';
 import { freePort } from './free-port.js';
 import { TEST_TABLES } from './tables.js';
 
@@ -15,7 +15,7 @@ export async function setup(project: TestProject): Promise<void> {
     region: 'eu-west-1',
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
-  await createTables(client, 'serverless.yml', {
+  await createTables(client, resourcesOf('serverless.yml'), {
     ClaimsTable: TEST_TABLES.claims,
     DevicesTable: TEST_TABLES.devices,
   });

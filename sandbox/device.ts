@@ -1,0 +1,121 @@
+/**
+ * The device side of first boot, end to end: the reference client for firmware authors.
+ *
+ *   npm run device -- --serial SN-1 [--token fpc_…] [--api-url http://127.0.0.1:3000]
+ *
+ * 1. make a key pair and a CSR (the private key never leaves the device);
+ * 2. POST /register with the claim token, serial number and CSR;
+ * 3. exchange the certificate for temporary AWS credentials at the credentials provider, over
+ *    mutual TLS, trusting the rootCaPem the registration returned.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildCsr } from './pki/csr.js';
+import { type SandboxInfo, sandboxSettings } from './sandbox-config.js';
+
+interface Registration {
+  thingName: string;
+  certificateId: string;
+  certificatePem: string;
+  credentialsProvider: { url: string; roleAlias: string };
+  rootCaPem: string;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { serial: { type: 'string' }, token: { type: 'string' }, 'api-url': { type: 'string' } },
+  });
+  const settings = sandboxSettings();
+  const sandbox = readSandbox(settings.dir);
+  const serialNumber = values.serial ?? fail('--serial is required');
+  const claimToken =
+    values.token ?? sandbox?.demoClaimToken ?? fail('--token is required (no sandbox found)');
+  const apiUrl = values['api-url'] ?? sandbox?.apiUrl ?? fail('--api-url is required (no sandbox found)');
+
+  // 1. Key pair and CSR.
+  const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const csr = buildCsr({ keys, commonName: serialNumber });
+
+  // 2. Register.
+  const response = await fetch(`${apiUrl}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      claimToken,
+      serialNumber,
+      csr: csr.pem,
+      attributes: { model: 'simulator', firmwareVersion: '1.0.0' },
+    }),
+  });
+  const body = (await response.json()) as Registration & { code?: string; detail?: string };
+  if (!response.ok) fail(`registration refused: ${response.status} ${body.code ?? ''} ${body.detail ?? ''}`);
+  const folder = join(settings.dir, 'devices', serialNumber);
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, 'device.key'), keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), {
+    mode: 0o600,
+  });
+  writeFileSync(join(folder, 'device.crt'), body.certificatePem);
+  writeFileSync(join(folder, 'root-ca.pem'), body.rootCaPem);
+  console.log(
+    `registered    ${body.thingName} (HTTP ${response.status}), certificate ${body.certificateId.slice(0, 16)}…`,
+  );
+  console.log(`saved         ${folder}/device.key, device.crt, root-ca.pem`);
+
+  // 3. Certificate -> temporary AWS credentials.
+  const credentials = await fetchCredentials(
+    body,
+    keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  );
+  console.log(`credentials   ${credentials.status} from ${body.credentialsProvider.url}`);
+  if (credentials.status !== 200) fail(`credentials refused: ${credentials.text}`);
+  const { accessKeyId, expiration } = (
+    JSON.parse(credentials.text) as { credentials: Record<string, string> }
+  ).credentials;
+  console.log(
+    `              accessKeyId ${accessKeyId}, expires ${expiration} (role alias ${body.credentialsProvider.roleAlias})`,
+  );
+}
+
+function fetchCredentials(
+  registration: Registration,
+  keyPem: string,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      registration.credentialsProvider.url,
+      {
+        cert: registration.certificatePem,
+        key: keyPem,
+        ca: registration.rootCaPem,
+        headers: { 'x-amzn-iot-thingname': registration.thingName },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function readSandbox(dir: string): SandboxInfo | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+function fail(message: string): never {
+  console.error(`device: ${message}`);
+  process.exit(1);
+}
+
+main().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));
