@@ -1,0 +1,175 @@
+import { execFile } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  AttachPolicyCommand,
+  AttachThingPrincipalCommand,
+  CreateKeysAndCertificateCommand,
+  CreatePolicyCommand,
+  CreateThingCommand,
+  IoTClient,
+  UpdateCertificateCommand,
+} from '@aws-sdk/client-iot';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mintClaim } from '../../shared/claims/mint-claim.js';
+import { processesMatching, type RunningSandbox, startSandbox } from '../support/sandbox-process.js';
+
+const run = promisify(execFile);
+const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
+let sandbox: RunningSandbox;
+let iot: IoTClient;
+let documents: DynamoDBDocumentClient;
+
+beforeAll(async () => {
+  sandbox = await startSandbox();
+  iot = new IoTClient({ endpoint: sandbox.info.iotEndpoint, region: sandbox.info.region, credentials });
+  documents = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint: sandbox.info.dynamodbEndpoint, region: sandbox.info.region, credentials }),
+  );
+}, 90_000);
+
+afterAll(async () => {
+  await sandbox?.stop();
+});
+
+async function newToken(): Promise<string> {
+  const { token, claim } = mintClaim({ batchId: 'E2E', ttlSeconds: 3600 });
+  await documents.send(new PutCommand({ TableName: sandbox.info.tables.claims, Item: claim }));
+  return token;
+}
+
+function sh(command: string, cwd: string) {
+  return run('bash', ['-c', command], { cwd, env: { ...process.env, ...sandbox.env } });
+}
+
+/** curl, in the exact form the AWS documentation uses; prints the HTTP status last. */
+async function curlCredentials(
+  cwd: string,
+  cert: string,
+  key: string,
+  thingName: string,
+): Promise<{ status: number; body: string }> {
+  const url = sandbox.info.credentialsUrlTemplate.replace('{alias}', sandbox.info.roleAlias);
+  const { stdout } = await sh(
+    `curl -s -w '\\n%{http_code}' --cert ${cert} --key ${key} --cacert ${join(process.cwd(), sandbox.info.rootCaFile)} -H "x-amzn-iot-thingname: ${thingName}" ${url}`,
+    cwd,
+  );
+  const lines = stdout.trimEnd().split('\n');
+  return { status: Number(lines.pop()), body: lines.join('\n') };
+}
+
+describe('the sandbox, started with npm start', () => {
+  it('is ready within 60 s and writes sandbox.json with the contract fields', () => {
+    expect(sandbox.secondsToReady).toBeLessThan(60);
+    expect(sandbox.info).toMatchObject({
+      apiUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      iotEndpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      dynamodbEndpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      credentialsEndpoint: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      credentialsUrlTemplate: expect.stringMatching(
+        /^https:\/\/127\.0\.0\.1:\d+\/role-aliases\/\{alias\}\/credentials$/,
+      ),
+      roleAlias: 'fleet-provisioning-local-device',
+      rootCaFile: expect.stringMatching(/\.pem$/),
+      demoClaimToken: expect.stringMatching(/^fpc_/),
+    });
+  });
+
+  it('runs its printed openssl and curl commands verbatim, ending with temporary credentials', async () => {
+    const printed = sandbox.output().split('Or by hand')[1]?.split('Ctrl-C')[0] ?? '';
+    const commands = printed
+      .split('\n')
+      .filter((line) => /^ {2}(openssl|node|curl) /.test(line))
+      .map((line) => line.trim());
+    const cwd = mkdtempSync(join(tmpdir(), 'by-hand-'));
+
+    expect(commands).toHaveLength(6);
+    let last = '';
+    for (const command of commands) last = (await sh(command, cwd)).stdout;
+
+    expect(JSON.parse(readFileSync(join(cwd, 'registration.json'), 'utf8'))).toMatchObject({
+      thingName: 'SN-0001',
+    });
+    expect(JSON.parse(last)).toMatchObject({
+      credentials: { accessKeyId: expect.stringMatching(/^ASIA/), expiration: expect.any(String) },
+    });
+  });
+
+  it('lets the device simulator register and fetch credentials', async () => {
+    const { stdout } = await sh(
+      `npm run -s device -- --serial SN-SIM-1 --token ${await newToken()}`,
+      process.cwd(),
+    );
+
+    expect(stdout).toMatch(/registered {4}SN-SIM-1 \(HTTP 201\)/);
+    expect(stdout).toMatch(/credentials {3}200 from https:/);
+  });
+
+  it('records the registered device as ACTIVE in the inventory', async () => {
+    await sh(`npm run -s device -- --serial SN-SIM-2 --token ${await newToken()}`, process.cwd());
+
+    const { Item } = await documents.send(
+      new GetCommand({ TableName: sandbox.info.tables.devices, Key: { serialNumber: 'SN-SIM-2' } }),
+    );
+    expect(Item).toMatchObject({ status: 'ACTIVE', batchId: 'E2E', attributes: { model: 'simulator' } });
+  });
+
+  describe('refuses credentials (403)', () => {
+    it('once the certificate is deactivated', async () => {
+      await sh(`npm run -s device -- --serial SN-DEACT --token ${await newToken()}`, process.cwd());
+      const folder = join(sandbox.env.SANDBOX_DIR as string, 'devices', 'SN-DEACT');
+      const pem = readFileSync(join(folder, 'device.crt'), 'utf8');
+      const certificateId = createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+      await iot.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }));
+
+      const result = await curlCredentials(folder, 'device.crt', 'device.key', 'SN-DEACT');
+
+      expect(result.status).toBe(403);
+    });
+
+    it('for a thing name the certificate is not attached to', async () => {
+      await sh(`npm run -s device -- --serial SN-WRONG --token ${await newToken()}`, process.cwd());
+      const folder = join(sandbox.env.SANDBOX_DIR as string, 'devices', 'SN-WRONG');
+
+      expect((await curlCredentials(folder, 'device.crt', 'device.key', 'SN-SIM-1')).status).toBe(403);
+      expect((await curlCredentials(folder, 'device.crt', 'device.key', 'SN-WRONG')).status).toBe(200);
+    });
+
+    it('for a certificate whose policy does not allow AssumeRoleWithCertificate', async () => {
+      const cwd = mkdtempSync(join(tmpdir(), 'no-permission-'));
+      const policyDocument = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: 'iot:Connect', Resource: '*' }],
+      });
+      await iot.send(new CreatePolicyCommand({ policyName: 'connect-only', policyDocument }));
+      const issued = await iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
+      await iot.send(new CreateThingCommand({ thingName: 'SN-NOPERM' }));
+      await iot.send(new AttachPolicyCommand({ policyName: 'connect-only', target: issued.certificateArn }));
+      await iot.send(
+        new AttachThingPrincipalCommand({ thingName: 'SN-NOPERM', principal: issued.certificateArn }),
+      );
+      writeFileSync(join(cwd, 'device.crt'), issued.certificatePem as string);
+      writeFileSync(join(cwd, 'device.key'), issued.keyPair?.PrivateKey as string);
+
+      expect((await curlCredentials(cwd, 'device.crt', 'device.key', 'SN-NOPERM')).status).toBe(403);
+    });
+  });
+
+  it('stops every process it started on SIGTERM', async () => {
+    const started = () => [
+      ...processesMatching(`-port ${sandbox.env.SANDBOX_DYNAMODB_PORT}`),
+      ...processesMatching(`--httpPort ${sandbox.env.SANDBOX_API_PORT}`),
+    ];
+    expect(started().length).toBeGreaterThanOrEqual(2);
+
+    await sandbox.stop();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+
+    expect(started()).toEqual([]);
+  });
+});
