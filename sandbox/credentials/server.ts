@@ -1,8 +1,8 @@
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IotRegistry } from '../iot/registry.js';
+import { listen } from '../net.js';
 import type { CertificateAuthority } from '../pki/ca.js';
 import { isAllowed } from './policy.js';
 
@@ -120,14 +120,6 @@ export async function startCredentialsProvider(
       return send(decision.status, { message: 'Access Denied' });
     },
   );
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  const address = server.address() as AddressInfo;
-  return {
-    server,
-    endpoint: `${host}:${address.port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
+  const bound = await listen(server, host, port);
+  return { server, endpoint: `${host}:${bound.port}`, close: bound.close };
 }

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../net.js';
 import type { Behaviour, BehaviourConfig } from './behaviour.js';
 import { IotError } from './iot-error.js';
 import type { CertificateRecord, IotRegistry } from './registry.js';
@@ -250,16 +250,8 @@ export async function startIotEmulator(
       process.stderr.write(`iot emulator: ${(error as Error).stack ?? String(error)}\n`);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  const address = server.address() as AddressInfo;
-  return {
-    server,
-    url: `http://${host}:${address.port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
+  const bound = await listen(server, host, port);
+  return { server, url: `http://${host}:${bound.port}`, close: bound.close };
 }
 
 async function handle(
