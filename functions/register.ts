@@ -1,5 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { IoTClient } from '@aws-sdk/client-iot';
+import { dynamoDbClient, iotClient } from '../shared/aws-clients.js';
 import { loadRegisterConfig } from '../shared/config.js';
 import { jsonRoute } from '../shared/http/http-route.js';
 import { DynamoDbInventory } from '../shared/inventory/dynamodb-inventory.js';
@@ -10,9 +9,9 @@ import { parseRegisterRequest } from '../shared/registration/request.js';
 
 // Clients and configuration once per container.
 const config = loadRegisterConfig();
-const iot = new AwsIotGateway(new IoTClient({ maxAttempts: 3 }));
+const iot = new AwsIotGateway(iotClient());
 const deps: RegistrationDeps = {
-  inventory: new DynamoDbInventory(new DynamoDBClient({ maxAttempts: 3 }), {
+  inventory: new DynamoDbInventory(dynamoDbClient(), {
     claims: config.claimsTable,
     devices: config.devicesTable,
   }),
@@ -25,8 +24,8 @@ const deps: RegistrationDeps = {
 };
 
 /** POST /register: a device's first boot. The claim token in the body is the credential. */
-export const handler = jsonRoute({ maxBodyBytes: config.maxBodyBytes }, async (event, logger) => {
+export const handler = jsonRoute({ maxBodyBytes: config.maxBodyBytes }, async (event, logger, context) => {
   const request = parseRegisterRequest(event.json);
-  const result = await registerDevice(request, { ...deps, logger });
+  const result = await registerDevice(request, { ...deps, logger, remainingMs: () => context.getRemainingTimeInMillis() });
   return { status: result.status, body: result.body };
 });

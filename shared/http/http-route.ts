@@ -19,7 +19,7 @@ export interface RouteOptions {
   logger?: Logger;
 }
 
-export type JsonRoute = (event: JsonEvent, logger: Logger) => Promise<JsonReply>;
+export type JsonRoute = (event: JsonEvent, logger: Logger, context: Context) => Promise<JsonReply>;
 
 type Result = APIGatewayProxyStructuredResultV2;
 
@@ -33,7 +33,7 @@ export function jsonRoute(options: RouteOptions, route: JsonRoute) {
     .use(jsonBody(options.maxBodyBytes))
     .use(problemErrors(logger))
     .handler(async (event, context) => {
-      const reply = await route(event, logger.child({ requestId: requestIdOf(event, context) }));
+      const reply = await route(event, logger.child({ requestId: requestIdOf(event, context) }), context);
       return {
         statusCode: reply.status,
         headers: { 'content-type': 'application/json' },

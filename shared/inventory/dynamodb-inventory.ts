@@ -73,7 +73,7 @@ export class DynamoDbInventory implements Inventory {
     await this.transact([spend, create]);
   }
 
-  async retake(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void> {
+  async takeOver(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void> {
     const claimCheck: TransactItem = {
       ConditionCheck: {
         TableName: this.tables.claims,
@@ -83,51 +83,52 @@ export class DynamoDbInventory implements Inventory {
         ExpressionAttributeValues: claimValues(next, now),
       },
     };
-    const restart: TransactItem = {
+    const history = previous.failure ? [{ leaseId: previous.leaseId, certificateId: previous.certificateId, failure: previous.failure }] : [];
+    const takeOver: TransactItem = {
       Update: {
         TableName: this.tables.devices,
         Key: { serialNumber: next.serialNumber },
         UpdateExpression:
-          'SET #status = :provisioning, provisioningId = :next, csrSha256 = :csr, progress = :progress, ' +
-          'thingName = :thingName, attributes = :attributes, updatedAt = :now, ' +
-          'failures = list_append(if_not_exists(failures, :none), :previousFailure) ' +
-          'REMOVE failure, certificateId, certificateArn, certificatePem',
-        ConditionExpression: '#status = :failed AND provisioningId = :previous AND tokenHash = :tokenHash',
+          'SET #status = :provisioning, leaseId = :lease, leaseUntil = :leaseUntil, csrSha256 = :csr, ' +
+          'attributes = :attributes, updatedAt = :now, ' +
+          'failures = list_append(if_not_exists(failures, :none), :history) REMOVE failure',
+        // Only the same claim, and only a record no live attempt holds.
+        ConditionExpression:
+          'tokenHash = :tokenHash AND provisioningId = :pid AND leaseId = :previousLease AND ' +
+          '(#status = :failed OR (#status = :provisioning AND leaseUntil < :nowMs) OR ' +
+          '(#status = :active AND csrSha256 = :keygen))',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':provisioning': 'PROVISIONING',
           ':failed': 'FAILED',
-          ':next': next.provisioningId,
-          ':previous': previous.provisioningId,
+          ':active': 'ACTIVE',
+          ':keygen': SERVER_KEYGEN,
           ':tokenHash': next.tokenHash,
+          ':pid': previous.provisioningId,
+          ':previousLease': previous.leaseId,
+          ':lease': next.leaseId,
+          ':leaseUntil': next.leaseUntil,
+          ':nowMs': now.getTime(),
           ':csr': next.csrSha256,
-          ':progress': next.progress,
-          ':thingName': next.thingName,
           ':attributes': next.attributes,
           ':now': now.toISOString(),
           ':none': [],
-          ':previousFailure': [
-            {
-              provisioningId: previous.provisioningId,
-              certificateId: previous.certificateId,
-              failure: previous.failure,
-            },
-          ],
+          ':history': history,
         },
       },
     };
-    await this.transact([claimCheck, restart]);
+    await this.transact([claimCheck, takeOver]);
   }
 
-  async recordCertificate(device: DeviceRecord, certificate: IssuedCertificate, now: Date): Promise<void> {
+  async recordCertificate(device: DeviceRecord, certificate: IssuedCertificate, progress: Progress, now: Date): Promise<void> {
     await this.updateOwn(
       device,
-      'SET certificateId = :id, certificateArn = :arn, certificatePem = :pem, progress.certificate = :yes, updatedAt = :now',
+      'SET certificateId = :id, certificateArn = :arn, certificatePem = :pem, progress = :progress, updatedAt = :now',
       {
         ':id': certificate.certificateId,
         ':arn': certificate.certificateArn,
         ':pem': certificate.certificatePem,
-        ':yes': true,
+        ':progress': progress,
         ':now': now.toISOString(),
       },
     );
@@ -154,7 +155,7 @@ export class DynamoDbInventory implements Inventory {
     );
   }
 
-  /** Updates the record only while it still belongs to this registration attempt. */
+  /** Updates the record only while this attempt holds its lease. */
   private async updateOwn(
     device: DeviceRecord,
     expression: string,

@@ -29,11 +29,12 @@ export interface Inventory {
   /** Spends one use of the claim and creates the PROVISIONING device record, atomically. */
   reserve(claim: Claim, device: DeviceRecord, now: Date): Promise<void>;
   /**
-   * Takes a FAILED record back to PROVISIONING for a retry by the same claim, without spending
-   * another use; the previous failure is kept in the record's history.
+   * A new attempt by the same claim takes the record over, without spending another use: a FAILED
+   * record, a PROVISIONING one whose lease lapsed (its attempt died), or an ACTIVE server-keygen one
+   * (the device lost its key). The claim must still be valid; the previous failure joins `failures`.
    */
-  retake(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void>;
-  recordCertificate(device: DeviceRecord, certificate: IssuedCertificate, now: Date): Promise<void>;
+  takeOver(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void>;
+  recordCertificate(device: DeviceRecord, certificate: IssuedCertificate, progress: Progress, now: Date): Promise<void>;
   markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void>;
   markFailed(device: DeviceRecord, progress: Progress, failure: Failure, now: Date): Promise<void>;
 }

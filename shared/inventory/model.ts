@@ -31,11 +31,21 @@ export interface Progress {
   thing: boolean;
   policyAttached: boolean;
   thingAttached: boolean;
+  /** Certificates are created INACTIVE and activated last, once recorded and attached. */
+  certificateActive: boolean;
 }
 
+export const NOTHING_DONE: Progress = {
+  certificate: false,
+  thing: false,
+  policyAttached: false,
+  thingAttached: false,
+  certificateActive: false,
+};
+
 export interface Failure {
-  /** The saga step that failed. */
-  step: 'create' | 'attach' | 'activate';
+  /** The saga step that failed, or `reconcile` for a stale registration the reconciler rolled back. */
+  step: 'create' | 'attach' | 'activate' | 'reconcile';
   /** The error's stable code or name (never its message: AWS messages can echo input). */
   error: string;
   at: string;
@@ -51,8 +61,12 @@ export interface DeviceRecord {
   batchId: string;
   claimId: string;
   tokenHash: string;
-  /** Random per registration; stamped on the thing so that we only ever delete a thing we created. */
+  /** Random per device record; stamped on the thing so that we only ever delete a thing we created. */
   provisioningId: string;
+  /** Random per attempt: every write of an attempt is conditional on it (who owns the record now). */
+  leaseId: string;
+  /** Epoch milliseconds until which the attempt holding the lease may work undisturbed. */
+  leaseUntil: number;
   /** SHA-256 of the CSR's DER, or `server-keygen`. */
   csrSha256: string;
   certificateId?: string;

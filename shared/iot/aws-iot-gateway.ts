@@ -7,6 +7,7 @@ import {
   DeleteCertificateCommand,
   DeleteThingCommand,
   DescribeEndpointCommand,
+  DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
   type IoTClient,
@@ -24,7 +25,7 @@ export class AwsIotGateway implements IotGateway {
     try {
       const out = await guard(() =>
         this.client.send(
-          new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: true }),
+          new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: false }),
         ),
       );
       return issued(out);
@@ -38,7 +39,7 @@ export class AwsIotGateway implements IotGateway {
 
   async createKeysAndCertificate(): Promise<IssuedKeysAndCertificate> {
     const out = await guard(() =>
-      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true })),
+      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: false })),
     );
     const privateKey = out.keyPair?.PrivateKey;
     if (!privateKey) throw new Error('CreateKeysAndCertificate returned no private key');
@@ -59,6 +60,20 @@ export class AwsIotGateway implements IotGateway {
           },
         );
       }
+      throw error;
+    }
+  }
+
+  async activateCertificate(certificateId: string): Promise<void> {
+    await guard(() => this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'ACTIVE' })));
+  }
+
+  async thingProvisioningId(thingName: string): Promise<string | undefined> {
+    try {
+      const out = await guard(() => this.client.send(new DescribeThingCommand({ thingName })));
+      return out.attributes?.provisioningId;
+    } catch (error) {
+      if (nameOf(error) === 'ResourceNotFoundException') return undefined;
       throw error;
     }
   }

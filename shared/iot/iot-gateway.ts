@@ -8,8 +8,12 @@ export type EndpointType = 'iot:CredentialProvider' | 'iot:Data-ATS';
 
 /** The AWS IoT control-plane operations registration needs (AWS IoT, or the sandbox's emulator). */
 export interface IotGateway {
+  /** Certificates are created INACTIVE: activated only once recorded, so none is active and unknown. */
   createCertificateFromCsr(csrPem: string): Promise<IssuedCertificate>;
   createKeysAndCertificate(): Promise<IssuedKeysAndCertificate>;
+  activateCertificate(certificateId: string): Promise<void>;
+  /** The provisioningId attribute of a thing, or undefined if there is no such thing (or no attribute). */
+  thingProvisioningId(thingName: string): Promise<string | undefined>;
   /** Creates the thing; throws ThingNameTakenError if a thing of that name with other attributes exists. */
   createThing(thingName: string, attributes: Record<string, string>): Promise<void>;
   attachPolicy(policyName: string, certificateArn: string): Promise<void>;

@@ -65,6 +65,7 @@ export async function rollBack(
     const deactivated = await attempt(`active-certificate:${certificate.certificateId}`, () =>
       iot.deactivateCertificate(certificate.certificateId),
     );
+    if (deactivated) remaining.certificateActive = false;
     if (deactivated && policyDetached && thingDetached) {
       const deleted = await attempt(`inactive-certificate:${certificate.certificateId}`, () =>
         retryOnConflict(() => iot.deleteCertificate(certificate.certificateId), sleep),

@@ -90,8 +90,11 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     expect(result.body).not.toHaveProperty('privateKey');
     expect(callsOf(CreateCertificateFromCsrCommand)[0]?.args[0].input).toEqual({
       certificateSigningRequest: csr.pem,
-      setAsActive: true,
+      setAsActive: false,
     });
+    expect(callsOf(UpdateCertificateCommand).map((call) => call.args[0].input)).toEqual([
+      { certificateId: result.body.certificateId, newStatus: 'ACTIVE' },
+    ]);
     expect(callsOf(AttachPolicyCommand)[0]?.args[0].input).toEqual({
       policyName: 'device-policy',
       target: result.body.certificateArn,
@@ -101,7 +104,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
       certificateId: result.body.certificateId,
       batchId: 'B1',
       claimId: claim.claimId,
-      progress: { certificate: true, thing: true, policyAttached: true, thingAttached: true },
+      progress: { certificate: true, thing: true, policyAttached: true, thingAttached: true, certificateActive: true },
     });
     expect((await readClaim(dynamo, claim.tokenHash))?.usesLeft).toBe(0);
   });
@@ -266,7 +269,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
         status: 'FAILED',
         certificateId,
         failure: { step: 'attach', error: 'InvalidRequestException', rollback: 'COMPLETED', leftovers: [] },
-        progress: { certificate: false, thing: false, policyAttached: false, thingAttached: false },
+        progress: { certificate: false, thing: false, policyAttached: false, thingAttached: false, certificateActive: false },
       });
     });
 

@@ -29,6 +29,11 @@ export class RecordingIot implements IotGateway {
     return { ...certificate, privateKey: 'key' };
   }
   createThing = () => this.record('createThing');
+  activateCertificate = () => this.record('activateCertificate');
+  async thingProvisioningId(): Promise<string | undefined> {
+    await this.record('thingProvisioningId');
+    return undefined;
+  }
   attachPolicy = () => this.record('attachPolicy');
   attachThingPrincipal = () => this.record('attachThingPrincipal');
   detachPolicy = () => this.record('detachPolicy');

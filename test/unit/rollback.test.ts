@@ -5,7 +5,7 @@ import { awsError, certificate, RecordingIot } from '../support/recording-iot.js
 
 const silent = createLogger({}, 'error', () => {});
 const noWait = async () => {};
-const everything = { certificate: true, thing: true, policyAttached: true, thingAttached: true };
+const everything = { certificate: true, thing: true, policyAttached: true, thingAttached: true, certificateActive: true };
 const target = { policyName: 'device-policy', thingName: 'SN-1', certificate };
 
 describe('rollBack', () => {
@@ -19,7 +19,7 @@ describe('rollBack', () => {
     expect(outcome).toEqual({
       rollback: 'COMPLETED',
       leftovers: [],
-      progress: { certificate: false, thing: false, policyAttached: false, thingAttached: false },
+      progress: { certificate: false, thing: false, policyAttached: false, thingAttached: false, certificateActive: false },
     });
   });
 
