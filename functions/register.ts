@@ -26,6 +26,10 @@ const deps: RegistrationDeps = {
 /** POST /register: a device's first boot. The claim token in the body is the credential. */
 export const handler = jsonRoute({ maxBodyBytes: config.maxBodyBytes }, async (event, logger, context) => {
   const request = parseRegisterRequest(event.json);
-  const result = await registerDevice(request, { ...deps, logger, remainingMs: () => context.getRemainingTimeInMillis() });
+  const result = await registerDevice(request, {
+    ...deps,
+    logger,
+    remainingMs: () => context.getRemainingTimeInMillis(),
+  });
   return { status: result.status, body: result.body };
 });

@@ -12,13 +12,28 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 export const RETRY = { maxAttempts: 3, connectionTimeoutMs: 1_000, requestTimeoutMs: 3_000 } as const;
 
 function requestHandler() {
-  return new NodeHttpHandler({ connectionTimeout: RETRY.connectionTimeoutMs, requestTimeout: RETRY.requestTimeoutMs });
+  return new NodeHttpHandler({
+    connectionTimeout: RETRY.connectionTimeoutMs,
+    requestTimeout: RETRY.requestTimeoutMs,
+    // Without this the handler only logs a warning when the request timeout passes.
+    throwOnRequestTimeout: true,
+  });
 }
 
 export function iotClient(config: IoTClientConfig = {}): IoTClient {
-  return new IoTClient({ maxAttempts: RETRY.maxAttempts, retryMode: 'standard', requestHandler: requestHandler(), ...config });
+  return new IoTClient({
+    maxAttempts: RETRY.maxAttempts,
+    retryMode: 'standard',
+    requestHandler: requestHandler(),
+    ...config,
+  });
 }
 
 export function dynamoDbClient(config: DynamoDBClientConfig = {}): DynamoDBClient {
-  return new DynamoDBClient({ maxAttempts: RETRY.maxAttempts, retryMode: 'standard', requestHandler: requestHandler(), ...config });
+  return new DynamoDBClient({
+    maxAttempts: RETRY.maxAttempts,
+    retryMode: 'standard',
+    requestHandler: requestHandler(),
+    ...config,
+  });
 }

@@ -32,6 +32,24 @@ export function loadRegisterConfig(env: Env = process.env): RegisterConfig {
   };
 }
 
+export interface ReconcileConfig {
+  devicesTable: string;
+  claimsTable: string;
+  policyName: string;
+  staleAfterSeconds: number;
+  maxDevicesPerRun: number;
+}
+
+export function loadReconcileConfig(env: Env = process.env): ReconcileConfig {
+  return {
+    devicesTable: required(env, 'DEVICES_TABLE'),
+    claimsTable: required(env, 'CLAIMS_TABLE'),
+    policyName: required(env, 'IOT_POLICY_NAME'),
+    staleAfterSeconds: positiveInt(env, 'RECONCILE_STALE_AFTER_SECONDS', 300),
+    maxDevicesPerRun: positiveInt(env, 'RECONCILE_MAX_DEVICES', 200),
+  };
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

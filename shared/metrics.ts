@@ -10,7 +10,9 @@ export function metric(logger: Logger, name: string, fields: Record<string, unkn
   logger.warn(`metric ${name}`, {
     _aws: {
       Timestamp: Date.now(),
-      CloudWatchMetrics: [{ Namespace: METRIC_NAMESPACE, Dimensions: [[]], Metrics: [{ Name: name, Unit: 'Count' }] }],
+      CloudWatchMetrics: [
+        { Namespace: METRIC_NAMESPACE, Dimensions: [[]], Metrics: [{ Name: name, Unit: 'Count' }] },
+      ],
     },
     [name]: 1,
     ...fields,

@@ -2,6 +2,7 @@ import { type DynamoDBClient, TransactionCanceledException } from '@aws-sdk/clie
 import {
   DynamoDBDocumentClient,
   GetCommand,
+  QueryCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
   UpdateCommand,
@@ -83,7 +84,15 @@ export class DynamoDbInventory implements Inventory {
         ExpressionAttributeValues: claimValues(next, now),
       },
     };
-    const history = previous.failure ? [{ leaseId: previous.leaseId, certificateId: previous.certificateId, failure: previous.failure }] : [];
+    const history = previous.failure
+      ? [
+          {
+            leaseId: previous.leaseId,
+            failure: previous.failure,
+            ...(previous.certificateId ? { certificateId: previous.certificateId } : {}),
+          },
+        ]
+      : [];
     const takeOver: TransactItem = {
       Update: {
         TableName: this.tables.devices,
@@ -120,7 +129,12 @@ export class DynamoDbInventory implements Inventory {
     await this.transact([claimCheck, takeOver]);
   }
 
-  async recordCertificate(device: DeviceRecord, certificate: IssuedCertificate, progress: Progress, now: Date): Promise<void> {
+  async recordCertificate(
+    device: DeviceRecord,
+    certificate: IssuedCertificate,
+    progress: Progress,
+    now: Date,
+  ): Promise<void> {
     await this.updateOwn(
       device,
       'SET certificateId = :id, certificateArn = :arn, certificatePem = :pem, progress = :progress, updatedAt = :now',
@@ -140,6 +154,74 @@ export class DynamoDbInventory implements Inventory {
       ':progress': progress,
       ':now': now.toISOString(),
     });
+  }
+
+  async listForReconcile(
+    status: 'PROVISIONING' | 'FAILED',
+    updatedBefore: Date,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ devices: DeviceRecord[]; cursor?: string }> {
+    const out = await call(() =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.tables.devices,
+          IndexName: 'byStatus',
+          KeyConditionExpression: '#status = :status AND updatedAt < :before',
+          ...(status === 'FAILED' ? { FilterExpression: 'failure.#rollback = :incomplete' } : {}),
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            ...(status === 'FAILED' ? { '#rollback': 'rollback' } : {}),
+          },
+          ExpressionAttributeValues: {
+            ':status': status,
+            ':before': updatedBefore.toISOString(),
+            ...(status === 'FAILED' ? { ':incomplete': 'INCOMPLETE' } : {}),
+          },
+          Limit: limit,
+          ...(cursor
+            ? { ExclusiveStartKey: JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) }
+            : {}),
+        }),
+      ),
+    );
+    const next = out.LastEvaluatedKey
+      ? Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString('base64url')
+      : undefined;
+    return { devices: (out.Items ?? []) as DeviceRecord[], ...(next ? { cursor: next } : {}) };
+  }
+
+  async takeForReconcile(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<boolean> {
+    try {
+      await call(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.devices,
+            Key: { serialNumber: previous.serialNumber },
+            UpdateExpression:
+              'SET #status = :provisioning, leaseId = :lease, leaseUntil = :leaseUntil, updatedAt = :now',
+            ConditionExpression:
+              'leaseId = :previousLease AND ((#status = :provisioning AND leaseUntil < :nowMs) OR ' +
+              '(#status = :failed AND failure.#rollback = :incomplete))',
+            ExpressionAttributeNames: { '#status': 'status', '#rollback': 'rollback' },
+            ExpressionAttributeValues: {
+              ':provisioning': 'PROVISIONING',
+              ':failed': 'FAILED',
+              ':incomplete': 'INCOMPLETE',
+              ':previousLease': previous.leaseId,
+              ':lease': next.leaseId,
+              ':leaseUntil': next.leaseUntil,
+              ':nowMs': now.getTime(),
+              ':now': now.toISOString(),
+            },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 
   async markFailed(device: DeviceRecord, progress: Progress, failure: Failure, now: Date): Promise<void> {

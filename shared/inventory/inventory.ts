@@ -34,7 +34,24 @@ export interface Inventory {
    * (the device lost its key). The claim must still be valid; the previous failure joins `failures`.
    */
   takeOver(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void>;
-  recordCertificate(device: DeviceRecord, certificate: IssuedCertificate, progress: Progress, now: Date): Promise<void>;
+  recordCertificate(
+    device: DeviceRecord,
+    certificate: IssuedCertificate,
+    progress: Progress,
+    now: Date,
+  ): Promise<void>;
   markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void>;
+  /**
+   * One page of devices in `status` last updated before `updatedBefore` (oldest first), from the
+   * byStatus index; FAILED pages hold only rollbacks that were left INCOMPLETE.
+   */
+  listForReconcile(
+    status: 'PROVISIONING' | 'FAILED',
+    updatedBefore: Date,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ devices: DeviceRecord[]; cursor?: string }>;
+  /** The reconciler takes a stale or incompletely rolled-back record, as PROVISIONING under its lease. */
+  takeForReconcile(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<boolean>;
   markFailed(device: DeviceRecord, progress: Progress, failure: Failure, now: Date): Promise<void>;
 }

@@ -85,7 +85,10 @@ export const MIN_STEP_MS = 4_000;
  * 6. activate the certificate, then mark the device ACTIVE.
  * A failure after step 3 rolls back what AWS IoT holds and records the outcome on the device.
  */
-export async function registerDevice(request: RegisterRequest, deps: RegistrationDeps): Promise<RegistrationResult> {
+export async function registerDevice(
+  request: RegisterRequest,
+  deps: RegistrationDeps,
+): Promise<RegistrationResult> {
   const clock = deps.clock ?? (() => new Date());
   const logger = (deps.logger ?? createLogger()).child({ serialNumber: request.serialNumber });
   const csr = request.csr === undefined ? undefined : parseCsr(request.csr);
@@ -118,10 +121,15 @@ export async function registerDevice(request: RegisterRequest, deps: Registratio
       assertClaimUsable(claim, use, { spendsAUse: true });
       device = draftDevice(request, claim, csrSha256, deps, now);
       await deps.inventory.reserve(claim, device, now);
-      logger.info('device reserved', { thingName: device.thingName, batchId: device.batchId, claimId: device.claimId });
+      logger.info('device reserved', {
+        thingName: device.thingName,
+        batchId: device.batchId,
+        claimId: device.claimId,
+      });
     }
   } catch (error) {
-    if (error instanceof ReservationRejectedError) await explainRejection(error, request, tokenHash, csrSha256, use, deps);
+    if (error instanceof ReservationRejectedError)
+      await explainRejection(error, request, tokenHash, csrSha256, use, deps);
     throw error;
   }
 
@@ -134,18 +142,28 @@ export async function registerDevice(request: RegisterRequest, deps: Registratio
 /** The same claim and CSR after a lost response: answer again, never issue a second certificate. */
 function isReplay(existing: DeviceRecord, tokenHash: string, csr: ParsedCsr | undefined): boolean {
   return (
-    existing.status === 'ACTIVE' && csr !== undefined && existing.tokenHash === tokenHash && existing.csrSha256 === csr.sha256
+    existing.status === 'ACTIVE' &&
+    csr !== undefined &&
+    existing.tokenHash === tokenHash &&
+    existing.csrSha256 === csr.sha256
   );
 }
 
 /** Whether this request may take the existing record over; throws the reason it may not. */
 function assertTakeable(existing: DeviceRecord, tokenHash: string, csrSha256: string, now: Date): void {
-  const keygenReissue = existing.status === 'ACTIVE' && existing.csrSha256 === SERVER_KEYGEN && csrSha256 === SERVER_KEYGEN;
-  if (existing.tokenHash !== tokenHash || existing.status === 'DECOMMISSIONED' || (existing.status === 'ACTIVE' && !keygenReissue)) {
+  const keygenReissue =
+    existing.status === 'ACTIVE' && existing.csrSha256 === SERVER_KEYGEN && csrSha256 === SERVER_KEYGEN;
+  if (
+    existing.tokenHash !== tokenHash ||
+    existing.status === 'DECOMMISSIONED' ||
+    (existing.status === 'ACTIVE' && !keygenReissue)
+  ) {
     throw new SerialAlreadyRegisteredError('this serial number is already registered');
   }
   if (existing.status === 'PROVISIONING' && existing.leaseUntil > now.getTime()) {
-    throw new RegistrationInProgressError('this device is being registered; retry shortly', { retryAfterSeconds: 2 });
+    throw new RegistrationInProgressError('this device is being registered; retry shortly', {
+      retryAfterSeconds: 2,
+    });
   }
 }
 
@@ -297,12 +315,21 @@ async function provision(
 }
 
 /** A resumed attempt with the same CSR keeps the certificate it already has. */
-function reusableCertificate(previous: DeviceRecord | undefined, device: DeviceRecord): IssuedCertificate | undefined {
-  if (!previous?.progress.certificate || previous.csrSha256 !== device.csrSha256 || device.csrSha256 === SERVER_KEYGEN) {
+function reusableCertificate(
+  previous: DeviceRecord | undefined,
+  device: DeviceRecord,
+): IssuedCertificate | undefined {
+  if (
+    !previous?.progress.certificate ||
+    previous.csrSha256 !== device.csrSha256 ||
+    device.csrSha256 === SERVER_KEYGEN
+  ) {
     return undefined;
   }
   const { certificateId, certificateArn, certificatePem } = previous;
-  return certificateId && certificateArn && certificatePem ? { certificateId, certificateArn, certificatePem } : undefined;
+  return certificateId && certificateArn && certificatePem
+    ? { certificateId, certificateArn, certificatePem }
+    : undefined;
 }
 
 /**
@@ -320,15 +347,26 @@ async function retireUnusableCertificate(
   if (!previous?.progress.certificate || kept || !certificateId || !certificateArn || !certificatePem) return;
   const outcome = await rollBack(
     deps.iot,
-    { policyName: deps.settings.policyName, thingName: previous.thingName, certificate: { certificateId, certificateArn, certificatePem } },
+    {
+      policyName: deps.settings.policyName,
+      thingName: previous.thingName,
+      certificate: { certificateId, certificateArn, certificatePem },
+    },
     // Only the certificate goes: the thing stays for this attempt.
     { ...previous.progress, thing: false },
     logger,
   );
   if (outcome.rollback === 'INCOMPLETE') {
-    throw new ServiceUnavailableError('the previous certificate could not be retired yet; retry', { retryAfterSeconds: 5 });
+    throw new ServiceUnavailableError('the previous certificate could not be retired yet; retry', {
+      retryAfterSeconds: 5,
+    });
   }
-  Object.assign(progress, { certificate: false, policyAttached: false, thingAttached: false, certificateActive: false });
+  Object.assign(progress, {
+    certificate: false,
+    policyAttached: false,
+    thingAttached: false,
+    certificateActive: false,
+  });
   logger.info('previous certificate retired', { certificateId });
 }
 
@@ -396,7 +434,8 @@ function responseFor(
   settings: RegistrationSettings,
 ): RegistrationResponse {
   const { certificateId, certificateArn, certificatePem } = certificate;
-  if (!certificateId || !certificateArn || !certificatePem) throw new Error('device record has no certificate');
+  if (!certificateId || !certificateArn || !certificatePem)
+    throw new Error('device record has no certificate');
   return {
     thingName: device.thingName,
     serialNumber: device.serialNumber,

@@ -62,9 +62,13 @@ export async function rollBack(
     ]);
     if (policyDetached) remaining.policyAttached = false;
     if (thingDetached) remaining.thingAttached = false;
-    const deactivated = await attempt(`active-certificate:${certificate.certificateId}`, () =>
-      iot.deactivateCertificate(certificate.certificateId),
-    );
+    // A certificate that was never activated needs no deactivation (and the call that failed may be
+    // UpdateCertificate itself).
+    const deactivated =
+      !progress.certificateActive ||
+      (await attempt(`active-certificate:${certificate.certificateId}`, () =>
+        iot.deactivateCertificate(certificate.certificateId),
+      ));
     if (deactivated) remaining.certificateActive = false;
     if (deactivated && policyDetached && thingDetached) {
       const deleted = await attempt(`inactive-certificate:${certificate.certificateId}`, () =>

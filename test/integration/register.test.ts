@@ -104,7 +104,13 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
       certificateId: result.body.certificateId,
       batchId: 'B1',
       claimId: claim.claimId,
-      progress: { certificate: true, thing: true, policyAttached: true, thingAttached: true, certificateActive: true },
+      progress: {
+        certificate: true,
+        thing: true,
+        policyAttached: true,
+        thingAttached: true,
+        certificateActive: true,
+      },
     });
     expect((await readClaim(dynamo, claim.tokenHash))?.usesLeft).toBe(0);
   });
@@ -249,27 +255,30 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
   });
 
   describe('when AWS IoT fails after the certificate exists', () => {
-    it('rolls the chain back in AWS order, records FAILED, and leaves no active certificate', async () => {
+    it('rolls the chain back in AWS order, records FAILED, and never activates the certificate', async () => {
       const { token } = await seed();
       const serial = newSerial();
       iot.stub.on(AttachPolicyCommand).rejects(iotError('InvalidRequestException'));
 
       expect(await codeRejectedBy(register(token, serial))).toBe('InvalidRequestException');
 
-      const certificateId = callsOf(UpdateCertificateCommand)[0]?.args[0].input.certificateId;
-      expect(callsOf(UpdateCertificateCommand)[0]?.args[0].input).toEqual({
-        certificateId,
-        newStatus: 'INACTIVE',
-      });
+      const certificateId = callsOf(DeleteCertificateCommand)[0]?.args[0].input.certificateId;
+      expect(certificateId).toEqual(expect.stringMatching(/^[0-9a-f]{64}$/));
+      expect(callsOf(UpdateCertificateCommand)).toHaveLength(0);
       expect(callsOf(DetachPolicyCommand)).toHaveLength(1);
       expect(callsOf(DetachThingPrincipalCommand)).toHaveLength(1);
-      expect(callsOf(DeleteCertificateCommand)[0]?.args[0].input).toEqual({ certificateId });
       expect(callsOf(DeleteThingCommand)[0]?.args[0].input).toEqual({ thingName: serial });
       expect(await readDevice(dynamo, serial)).toMatchObject({
         status: 'FAILED',
         certificateId,
         failure: { step: 'attach', error: 'InvalidRequestException', rollback: 'COMPLETED', leftovers: [] },
-        progress: { certificate: false, thing: false, policyAttached: false, thingAttached: false, certificateActive: false },
+        progress: {
+          certificate: false,
+          thing: false,
+          policyAttached: false,
+          thingAttached: false,
+          certificateActive: false,
+        },
       });
     });
 
@@ -282,7 +291,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
       await codeRejectedBy(register(token, serial));
 
       const device = await readDevice(dynamo, serial);
-      expect(callsOf(UpdateCertificateCommand)).toHaveLength(1);
+      expect(callsOf(UpdateCertificateCommand)).toHaveLength(0);
       expect(device?.failure).toMatchObject({
         rollback: 'INCOMPLETE',
         leftovers: [`inactive-certificate:${device?.certificateId}`],

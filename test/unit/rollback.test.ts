@@ -5,7 +5,13 @@ import { awsError, certificate, RecordingIot } from '../support/recording-iot.js
 
 const silent = createLogger({}, 'error', () => {});
 const noWait = async () => {};
-const everything = { certificate: true, thing: true, policyAttached: true, thingAttached: true, certificateActive: true };
+const everything = {
+  certificate: true,
+  thing: true,
+  policyAttached: true,
+  thingAttached: true,
+  certificateActive: true,
+};
 const target = { policyName: 'device-policy', thingName: 'SN-1', certificate };
 
 describe('rollBack', () => {
@@ -19,7 +25,13 @@ describe('rollBack', () => {
     expect(outcome).toEqual({
       rollback: 'COMPLETED',
       leftovers: [],
-      progress: { certificate: false, thing: false, policyAttached: false, thingAttached: false, certificateActive: false },
+      progress: {
+        certificate: false,
+        thing: false,
+        policyAttached: false,
+        thingAttached: false,
+        certificateActive: false,
+      },
     });
   });
 

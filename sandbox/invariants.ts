@@ -1,0 +1,114 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type IoTClient,
+  ListAttachedPoliciesCommand,
+  ListThingPrincipalsCommand,
+  paginateListCertificates,
+  paginateListThings,
+} from '@aws-sdk/client-iot';
+import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
+import type { Claim, DeviceRecord } from '../shared/inventory/model.js';
+
+export interface Stores {
+  dynamo: DynamoDBClient;
+  tables: { claims: string; devices: string };
+  iot: IoTClient;
+  policyName: string;
+}
+
+/**
+ * Scans the inventory and AWS IoT (the sandbox's emulator) and lists every violation of what
+ * registration promises, whatever failed on the way:
+ * - every ACTIVE certificate belongs to exactly one ACTIVE device record;
+ * - every ACTIVE device has its certificate ACTIVE, attached to its thing and to the device policy;
+ * - every thing belongs to a device record (its provisioningId attribute matches one);
+ * - every claim's spent uses equal the device records registered with it;
+ * - no registration is left PROVISIONING once its lease has lapsed (unless `allowStale`).
+ */
+export async function checkInvariants(
+  stores: Stores,
+  options: { now?: Date; allowStale?: boolean } = {},
+): Promise<string[]> {
+  const now = options.now ?? new Date();
+  const violations: string[] = [];
+  const documents = DynamoDBDocumentClient.from(stores.dynamo);
+  const devices = await scanAll<DeviceRecord>(documents, stores.tables.devices);
+  const claims = await scanAll<Claim>(documents, stores.tables.claims);
+  const certificates = [];
+  for await (const page of paginateListCertificates({ client: stores.iot, pageSize: 250 }, {})) {
+    certificates.push(...(page.certificates ?? []));
+  }
+  const things = [];
+  for await (const page of paginateListThings({ client: stores.iot, pageSize: 250 }, {}))
+    things.push(...(page.things ?? []));
+
+  const activeDevicesByCertificate = new Map<string, DeviceRecord[]>();
+  for (const device of devices.filter((d) => d.status === 'ACTIVE' && d.certificateId)) {
+    const list = activeDevicesByCertificate.get(device.certificateId as string) ?? [];
+    activeDevicesByCertificate.set(device.certificateId as string, [...list, device]);
+  }
+  for (const certificate of certificates.filter((c) => c.status === 'ACTIVE')) {
+    const owners = activeDevicesByCertificate.get(certificate.certificateId as string) ?? [];
+    if (owners.length !== 1) {
+      violations.push(
+        `ACTIVE certificate ${certificate.certificateId} belongs to ${owners.length} ACTIVE devices`,
+      );
+    }
+  }
+
+  const certificateStatus = new Map(certificates.map((c) => [c.certificateId, c.status]));
+  for (const device of devices.filter((d) => d.status === 'ACTIVE')) {
+    const id = device.certificateId as string;
+    if (certificateStatus.get(id) !== 'ACTIVE') {
+      violations.push(
+        `ACTIVE device ${device.serialNumber} has certificate ${id} in state ${certificateStatus.get(id) ?? 'missing'}`,
+      );
+      continue;
+    }
+    const principals = await stores.iot
+      .send(new ListThingPrincipalsCommand({ thingName: device.thingName }))
+      .catch(() => undefined);
+    if (!principals?.principals?.includes(device.certificateArn as string)) {
+      violations.push(
+        `ACTIVE device ${device.serialNumber}: certificate not attached to thing ${device.thingName}`,
+      );
+    }
+    const policies = await stores.iot.send(
+      new ListAttachedPoliciesCommand({ target: device.certificateArn }),
+    );
+    if (!policies.policies?.some((p) => p.policyName === stores.policyName)) {
+      violations.push(`ACTIVE device ${device.serialNumber}: device policy not attached to its certificate`);
+    }
+  }
+
+  const provisioningIds = new Set(devices.map((d) => d.provisioningId));
+  for (const thing of things) {
+    if (!provisioningIds.has(thing.attributes?.provisioningId as string)) {
+      violations.push(`thing ${thing.thingName} has no device record`);
+    }
+  }
+
+  for (const claim of claims) {
+    const registered = devices.filter((d) => d.tokenHash === claim.tokenHash).length;
+    if (claim.maxUses - claim.usesLeft !== registered) {
+      violations.push(
+        `claim ${claim.claimId}: ${claim.maxUses - claim.usesLeft} uses spent, ${registered} devices registered`,
+      );
+    }
+  }
+
+  if (!options.allowStale) {
+    for (const device of devices.filter((d) => d.status === 'PROVISIONING' && d.leaseUntil < now.getTime())) {
+      violations.push(`device ${device.serialNumber} is stuck PROVISIONING past its lease`);
+    }
+  }
+  return violations;
+}
+
+async function scanAll<T>(documents: DynamoDBDocumentClient, table: string): Promise<T[]> {
+  const items: T[] = [];
+  for await (const page of paginateScan({ client: documents }, { TableName: table, ConsistentRead: true })) {
+    items.push(...((page.Items ?? []) as T[]));
+  }
+  return items;
+}

@@ -1,0 +1,275 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreatePolicyCommand } from '@aws-sdk/client-iot';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
+import type { BehaviourConfig } from '../../sandbox/iot/behaviour.js';
+import { buildCsr } from '../../sandbox/pki/csr.js';
+import { createTables, resourcesOf } from '../../sandbox/tables.js';
+import { iotClient } from '../../shared/aws-clients.js';
+import { mintClaim } from '../../shared/claims/mint-claim.js';
+import { AppError, ThrottledError } from '../../shared/errors.js';
+import { DynamoDbInventory } from '../../shared/inventory/dynamodb-inventory.js';
+import type { Inventory } from '../../shared/inventory/inventory.js';
+import type { DeviceRecord } from '../../shared/inventory/model.js';
+import { AwsIotGateway } from '../../shared/iot/aws-iot-gateway.js';
+import { endpointResolver } from '../../shared/iot/endpoints.js';
+import type { IotGateway } from '../../shared/iot/iot-gateway.js';
+import { createLogger } from '../../shared/logger.js';
+import { reconcile } from '../../shared/registration/reconcile.js';
+import { LEASE_MS, registerDevice } from '../../shared/registration/register-device.js';
+import { parseRegisterRequest } from '../../shared/registration/request.js';
+import { type EmulatorFixture, startEmulator } from './iot-emulator.js';
+
+export const POLICY = 'device-policy';
+const silent = createLogger({}, 'error', () => {});
+
+/** DynamoDB Local tables of its own and a fresh IoT emulator, so the invariant checker sees only this world. */
+export interface World {
+  stores: Stores;
+  inventory: DynamoDbInventory;
+  emulator: EmulatorFixture;
+  gateway: AwsIotGateway;
+  close(): Promise<void>;
+}
+
+export async function createWorld(dynamodbEndpoint: string): Promise<World> {
+  const suffix = randomUUID().slice(0, 8);
+  const tables = { claims: `faults-claims-${suffix}`, devices: `faults-devices-${suffix}` };
+  const dynamo = new DynamoDBClient({
+    endpoint: dynamodbEndpoint,
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  await createTables(dynamo, resourcesOf('serverless.yml'), {
+    ClaimsTable: tables.claims,
+    DevicesTable: tables.devices,
+  });
+  const emulator = await startEmulator({ '*': { ratePerSecond: 0 } });
+  const policyDocument = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: 'iot:AssumeRoleWithCertificate', Resource: '*' }],
+  });
+  await emulator.client.send(new CreatePolicyCommand({ policyName: POLICY, policyDocument }));
+  // The production client: its retries and timeouts are part of what the scenarios exercise.
+  const client = iotClient({
+    endpoint: emulator.emulator.url,
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  return {
+    stores: { dynamo, tables, iot: emulator.client, policyName: POLICY },
+    inventory: new DynamoDbInventory(dynamo, tables),
+    emulator,
+    gateway: new AwsIotGateway(client),
+    close: () => emulator.emulator.close(),
+  };
+}
+
+/** refused: nothing written; died: the attempt stopped mid-saga (a crash or timeout) and left its lease. */
+export type Outcome = 'completed' | 'rolled back' | 'refused' | 'died';
+
+export interface Scenario {
+  name: string;
+  /** Emulator behaviour during the first attempt. */
+  behaviour?: BehaviourConfig;
+  /** Wraps the inventory or the IoT gateway during the first attempt (for DynamoDB faults or a dying attempt). */
+  inventory?: (inventory: Inventory) => Inventory;
+  iot?: (iot: IotGateway) => IotGateway;
+  /** Who picks up after the first attempt: the device retrying (default) or the reconciler. */
+  after?: 'retry' | 'reconcile then retry';
+  expected: Outcome;
+}
+
+export interface ScenarioResult {
+  name: string;
+  outcome: Outcome;
+  /** What the client was answered on the first attempt. */
+  answer: string;
+  rollback: string;
+  violationsAfterFirst: string[];
+  retry: Outcome;
+  violationsAfterRetry: string[];
+  /** Devices the reconciler rolled back between the attempt and the retry. */
+  reconciled: number;
+}
+
+export async function runScenario(world: World, scenario: Scenario): Promise<ScenarioResult> {
+  const { token, claim } = mintClaim({ batchId: 'FAULTS', ttlSeconds: 3600 });
+  await DynamoDBDocumentClient.from(world.stores.dynamo).send(
+    new PutCommand({ TableName: world.stores.tables.claims, Item: claim }),
+  );
+  const serialNumber = `SN-${randomUUID().slice(0, 8)}`;
+  const csr = buildCsr();
+  let clock = new Date();
+  const attempt = (inventory: Inventory, iot: IotGateway) =>
+    registerDevice(parseRegisterRequest({ claimToken: token, serialNumber, csr: csr.pem }), {
+      inventory,
+      iot,
+      endpoints: endpointResolver(iot, {}),
+      settings: { policyName: POLICY, roleAlias: 'alias', rootCaPem: 'CA', defaultThingNamePrefix: '' },
+      logger: silent,
+      clock: () => clock,
+    });
+
+  world.emulator.behaviour.set({ '*': { ratePerSecond: 0 }, ...scenario.behaviour });
+  const first = attempt(
+    scenario.inventory?.(world.inventory) ?? world.inventory,
+    scenario.iot?.(world.gateway) ?? world.gateway,
+  );
+  // A dying attempt never settles: give it a moment to do what it does before it "dies".
+  const answer = await Promise.race([
+    first.then(
+      (r) => String(r.status),
+      (error: unknown) => (error instanceof AppError ? `${error.code}` : (error as Error).name),
+    ),
+    new Promise<string>((resolve) => setTimeout(() => resolve('no answer (died)'), 5_000)),
+  ]);
+  world.emulator.behaviour.set({ '*': { ratePerSecond: 0 } });
+  const device = await world.inventory.getDevice(serialNumber);
+  const outcome: Outcome =
+    answer === '201'
+      ? 'completed'
+      : answer.startsWith('no answer')
+        ? 'died'
+        : device
+          ? 'rolled back'
+          : 'refused';
+  const violationsAfterFirst = await checkInvariants(world.stores, { allowStale: true });
+
+  // Later: the lease has lapsed; the reconciler and/or the device take over.
+  clock = new Date(Date.now() + LEASE_MS + 1_000);
+  let reconciled = 0;
+  if (scenario.after === 'reconcile then retry') {
+    const report = await reconcile({
+      inventory: world.inventory,
+      iot: world.gateway,
+      policyName: POLICY,
+      logger: silent,
+      clock: () => clock,
+      staleAfterMs: 0,
+      maxDevices: 100,
+    });
+    reconciled = report.rolledBack;
+  }
+  const retry: Outcome = await attempt(world.inventory, world.gateway).then(
+    () => 'completed' as const,
+    () => 'refused' as const,
+  );
+  const settled = await world.inventory.getDevice(serialNumber);
+  return {
+    name: scenario.name,
+    outcome,
+    answer,
+    rollback: describeRollback(device, outcome),
+    violationsAfterFirst,
+    retry,
+    violationsAfterRetry: settled
+      ? await checkInvariants(world.stores, { now: clock })
+      : ['device record missing after retry'],
+    reconciled,
+  };
+}
+
+function describeRollback(device: DeviceRecord | undefined, outcome: Outcome): string {
+  if (outcome === 'completed' || !device) return '-';
+  if (device.status === 'PROVISIONING') return 'by the retry or the reconciler, once the lease lapses';
+  return device.failure
+    ? `${device.failure.rollback}${device.failure.leftovers.length ? ` (${device.failure.leftovers.join(', ')})` : ''}`
+    : '-';
+}
+
+const SAGA_OPERATIONS = [
+  'CreateCertificateFromCsr',
+  'CreateThing',
+  'AttachPolicy',
+  'AttachThingPrincipal',
+  'UpdateCertificate',
+];
+
+/** Every scenario the fault tests and `npm run scenarios` run. */
+export const SCENARIOS: Scenario[] = [
+  { name: 'no fault', expected: 'completed' },
+  ...SAGA_OPERATIONS.flatMap((operation): Scenario[] => [
+    {
+      name: `${operation} fails once (InternalFailureException)`,
+      behaviour: { [operation]: { fault: { error: 'InternalFailureException', nth: 1 } } },
+      expected: 'completed',
+    },
+    {
+      name: `${operation} keeps failing (ServiceUnavailableException)`,
+      behaviour: { [operation]: { fault: { error: 'ServiceUnavailableException' } } },
+      expected: 'rolled back',
+    },
+    {
+      name: `${operation} keeps throttling`,
+      behaviour: { [operation]: { ratePerSecond: 0.001, burst: 0.5 } },
+      expected: 'rolled back',
+    },
+  ]),
+  {
+    name: 'CreateThing refuses (InvalidRequestException, not retried)',
+    behaviour: { CreateThing: { fault: { error: 'InvalidRequestException' } } },
+    expected: 'rolled back',
+  },
+  {
+    name: 'DescribeEndpoint unavailable (before anything is written)',
+    behaviour: { DescribeEndpoint: { fault: { error: 'ServiceUnavailableException' } } },
+    expected: 'refused',
+  },
+  {
+    name: 'CreateCertificateFromCsr times out once (4 s > 3 s request timeout)',
+    behaviour: { CreateCertificateFromCsr: { fault: { error: 'Timeout', nth: 1, holdMs: 4_000 } } },
+    expected: 'completed',
+  },
+  {
+    name: 'AttachPolicy keeps failing and the certificate cannot be deleted',
+    behaviour: {
+      AttachPolicy: { fault: { error: 'ServiceUnavailableException' } },
+      DeleteCertificate: { fault: { error: 'InternalFailureException' } },
+    },
+    expected: 'rolled back',
+  },
+  {
+    name: 'DynamoDB throttles marking the device ACTIVE',
+    inventory: (inventory) =>
+      Object.assign(Object.create(inventory) as Inventory, {
+        markActive: async () => {
+          throw new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1 });
+        },
+      }),
+    expected: 'rolled back',
+  },
+  {
+    name: 'the attempt dies after creating the certificate; the device retries',
+    iot: (iot) =>
+      Object.assign(Object.create(iot) as IotGateway, { attachPolicy: () => new Promise(() => {}) }),
+    expected: 'died',
+  },
+  {
+    name: 'the attempt dies after creating the certificate; the reconciler rolls back, then the device retries',
+    iot: (iot) =>
+      Object.assign(Object.create(iot) as IotGateway, { attachPolicy: () => new Promise(() => {}) }),
+    after: 'reconcile then retry',
+    expected: 'died',
+  },
+];
+
+export function scenarioTable(results: ScenarioResult[]): string {
+  const rows = results.map((r) =>
+    [
+      r.name,
+      r.outcome,
+      r.answer,
+      r.rollback,
+      r.violationsAfterFirst.length === 0 ? 'hold' : r.violationsAfterFirst.join('; '),
+      r.retry,
+      r.violationsAfterRetry.length === 0 ? 'hold' : r.violationsAfterRetry.join('; '),
+    ].join(' | '),
+  );
+  return [
+    '| scenario | first attempt | client saw | rollback | invariants | device retry | invariants |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((row) => `| ${row} |`),
+  ].join('\n');
+}
