@@ -36,6 +36,7 @@ export interface SandboxInfo {
   credentialsEndpoint: string;
   credentialsUrlTemplate: string;
   roleAlias: string;
+  policyName: string;
   rootCaFile: string;
   demoClaimToken: string;
   region: string;

@@ -74,7 +74,7 @@ async function main(settings: SandboxSettings): Promise<void> {
   stops.push(credentials.close);
   log(`IoT emulator on ${iot.url}, credentials provider on https://${credentials.endpoint}`);
 
-  const roleAlias = await createChain(
+  const { roleAlias, policyName } = await createChain(
     config,
     new IoTClient({ endpoint: iot.url, region, credentials: sandboxCredentials }),
     settings,
@@ -98,6 +98,7 @@ async function main(settings: SandboxSettings): Promise<void> {
     credentialsEndpoint,
     credentialsUrlTemplate: `https://${credentialsEndpoint}/role-aliases/{alias}/credentials`,
     roleAlias,
+    policyName,
     rootCaFile: relative(process.cwd(), rootCaFile),
     demoClaimToken: demo.token,
     region,
@@ -121,7 +122,7 @@ async function createChain(
   config: ServerlessConfig,
   iot: IoTClient,
   settings: SandboxSettings,
-): Promise<string> {
+): Promise<{ roleAlias: string; policyName: string }> {
   const resources = config.resources.Resources;
   const arn = (service: string, resource: string) =>
     `arn:aws:${service}:${settings.region}:${settings.accountId}:${resource}`;
@@ -157,7 +158,7 @@ async function createChain(
       policyDocument: JSON.stringify(policy.PolicyDocument),
     }),
   );
-  return alias.RoleAlias as string;
+  return { roleAlias: alias.RoleAlias as string, policyName: policy.PolicyName as string };
 }
 
 function startOffline(

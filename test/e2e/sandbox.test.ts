@@ -15,7 +15,8 @@ import {
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
 import { mintClaim } from '../../shared/claims/mint-claim.js';
 import { processesMatching, type RunningSandbox, startSandbox } from '../support/sandbox-process.js';
 
@@ -24,14 +25,28 @@ const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
 let sandbox: RunningSandbox;
 let iot: IoTClient;
 let documents: DynamoDBDocumentClient;
+let stores: Stores;
+/** Violations a test causes on purpose (tampering behind the product's back); any other fails. */
+const deliberate = new Set<string>();
 
 beforeAll(async () => {
   sandbox = await startSandbox();
   iot = new IoTClient({ endpoint: sandbox.info.iotEndpoint, region: sandbox.info.region, credentials });
-  documents = DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint: sandbox.info.dynamodbEndpoint, region: sandbox.info.region, credentials }),
-  );
+  const dynamo = new DynamoDBClient({
+    endpoint: sandbox.info.dynamodbEndpoint,
+    region: sandbox.info.region,
+    credentials,
+  });
+  documents = DynamoDBDocumentClient.from(dynamo);
+  stores = { dynamo, tables: sandbox.info.tables, iot, policyName: sandbox.info.policyName };
 }, 90_000);
+
+afterEach(async (context) => {
+  if (context.task.name.startsWith('stops every process')) return;
+  const violations = await checkInvariants(stores);
+  expect(violations.filter((violation) => !deliberate.has(violation))).toEqual([]);
+  expect(violations.filter((violation) => deliberate.has(violation))).toHaveLength(deliberate.size);
+});
 
 afterAll(async () => {
   await sandbox?.stop();
@@ -126,6 +141,7 @@ describe('the sandbox, started with npm start', () => {
       const pem = readFileSync(join(folder, 'device.crt'), 'utf8');
       const certificateId = createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
       await iot.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }));
+      deliberate.add(`ACTIVE device SN-DEACT has certificate ${certificateId} in state INACTIVE`);
 
       const result = await curlCredentials(folder, 'device.crt', 'device.key', 'SN-DEACT');
 
@@ -149,6 +165,8 @@ describe('the sandbox, started with npm start', () => {
       await iot.send(new CreatePolicyCommand({ policyName: 'connect-only', policyDocument }));
       const issued = await iot.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
       await iot.send(new CreateThingCommand({ thingName: 'SN-NOPERM' }));
+      deliberate.add('thing SN-NOPERM has no device record');
+      deliberate.add(`ACTIVE certificate ${issued.certificateId} belongs to 0 ACTIVE devices`);
       await iot.send(new AttachPolicyCommand({ policyName: 'connect-only', target: issued.certificateArn }));
       await iot.send(
         new AttachThingPrincipalCommand({ thingName: 'SN-NOPERM', principal: issued.certificateArn }),

@@ -150,6 +150,22 @@ describe('the packaged template', () => {
     );
   });
 
+  it('runs the reconciler on a schedule, alone, under its own role that can only query the byStatus index', () => {
+    const reconcile = resource('ReconcileLambdaFunction').Properties;
+    const query = statementsOf('ReconcileRole').find((statement) =>
+      actions(statement).includes('dynamodb:Query'),
+    );
+
+    expect(render(reconcile.Role)).toBe('<ReconcileRole.Arn>');
+    expect(reconcile.ReservedConcurrentExecutions).toBe(1);
+    expect(resource('ReconcileEventsRuleSchedule1').Properties.ScheduleExpression).toMatch(/^rate\(/);
+    expect(render(query?.Resource)).toBe(`$${'{'}DevicesTable.Arn}/index/byStatus`);
+  });
+
+  it("gives register a timeout under HTTP API's 30 s integration limit", () => {
+    expect(resource('RegisterLambdaFunction').Properties.Timeout).toBeLessThan(30);
+  });
+
   it('throttles the HTTP API stage', () => {
     expect(resource('HttpApiStage').Properties.DefaultRouteSettings).toEqual({
       ThrottlingRateLimit: expect.any(Number),

@@ -1,5 +1,20 @@
+import { DescribeCertificateCommand, ListCertificatesCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createWorld, runScenario, SCENARIOS, type World } from '../support/scenarios.js';
+import { checkInvariants } from '../../sandbox/invariants.js';
+import { buildCsr } from '../../sandbox/pki/csr.js';
+import { createLogger } from '../../shared/logger.js';
+import { reconcile } from '../../shared/registration/reconcile.js';
+import { LEASE_MS } from '../../shared/registration/register-device.js';
+import { codeRejectedBy } from '../support/error-code.js';
+import {
+  createWorld,
+  POLICY,
+  registerIn,
+  runScenario,
+  SCENARIOS,
+  seedClaim,
+  type World,
+} from '../support/scenarios.js';
 
 let world: World;
 
@@ -25,3 +40,131 @@ describe('registration under faults (DynamoDB Local, IoT emulator, the invariant
     60_000,
   );
 });
+
+describe('races through the IoT emulator', () => {
+  it('50 concurrent registrations with one single-use token make exactly one device and one certificate', async () => {
+    const token = await seedClaim(world);
+    const before =
+      (await world.stores.iot.send(new ListCertificatesCommand({ pageSize: 250 }))).certificates?.length ?? 0;
+    const csr = buildCsr();
+
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) => registerIn(world, token, `SN-RACE-${i}`, csr.pem)),
+    );
+
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const after =
+      (await world.stores.iot.send(new ListCertificatesCommand({ pageSize: 250 }))).certificates?.length ?? 0;
+    expect(after - before).toBe(1);
+    expect(await checkInvariants(world.stores)).toEqual([]);
+  }, 60_000);
+
+  it('the same device sending its registration 10 times at once gets one certificate', async () => {
+    const token = await seedClaim(world);
+    const csr = buildCsr();
+    const before =
+      (await world.stores.iot.send(new ListCertificatesCommand({ pageSize: 250 }))).certificates?.length ?? 0;
+
+    const codes = await Promise.all(
+      Array.from({ length: 10 }, () => codeRejectedBy(registerIn(world, token, 'SN-SAME-10', csr.pem))),
+    );
+    const retry = await registerIn(world, token, 'SN-SAME-10', csr.pem);
+
+    expect(codes.filter((code) => code === 'no error').length).toBeGreaterThanOrEqual(1);
+    expect(new Set(codes.filter((code) => code !== 'no error'))).toSatisfy((set: Set<string>) =>
+      [...set].every((code) => code === 'REGISTRATION_IN_PROGRESS' || code === 'REGISTRATION_CONFLICT'),
+    );
+    expect(retry.status).toBe(200);
+    const after =
+      (await world.stores.iot.send(new ListCertificatesCommand({ pageSize: 250 }))).certificates?.length ?? 0;
+    expect(after - before).toBe(1);
+    expect(await checkInvariants(world.stores)).toEqual([]);
+  }, 60_000);
+});
+
+describe('retries that replace a certificate', () => {
+  const exists = async (certificateId: string) =>
+    (await codeRejectedBy(world.stores.iot.send(new DescribeCertificateCommand({ certificateId })))) ===
+    'no error';
+
+  it('reissues key and certificate when a server-keygen device registers again, retiring the old one', async () => {
+    const token = await seedClaim(world, 1, true);
+    const first = await registerIn(world, token, 'SN-KEYGEN', undefined);
+
+    const second = await registerIn(world, token, 'SN-KEYGEN', undefined);
+
+    expect(second.status).toBe(201);
+    expect(second.body.certificateId).not.toBe(first.body.certificateId);
+    expect(second.body.privateKey).not.toBe(first.body.privateKey);
+    expect(await exists(first.body.certificateId)).toBe(false);
+    expect(await checkInvariants(world.stores)).toEqual([]);
+  });
+
+  it('replaces the unfinished certificate when a device whose attempt died retries with another CSR', async () => {
+    const token = await seedClaim(world);
+    const dying = Object.assign(Object.create(world.gateway), { attachPolicy: () => new Promise(() => {}) });
+    void registerIn({ ...world, gateway: dying }, token, 'SN-NEWCSR', buildCsr({ key: 'ec-p256' }).pem).catch(
+      () => undefined,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const unfinished = (await world.inventory.getDevice('SN-NEWCSR'))?.certificateId as string;
+    const later = new Date(Date.now() + LEASE_MS + 1_000);
+
+    const retry = await registerIn(world, token, 'SN-NEWCSR', buildCsr({ key: 'ec-p384' }).pem, () => later);
+
+    expect(unfinished).toEqual(expect.any(String));
+    expect(retry.body.certificateId).not.toBe(unfinished);
+    expect(await exists(unfinished)).toBe(false);
+    expect(await checkInvariants(world.stores, { now: later })).toEqual([]);
+  });
+});
+
+describe('the reconciler', () => {
+  const silent = createLogger({}, 'error', () => {});
+  const run = (clock: Date, maxDevices = 100) =>
+    reconcile({
+      inventory: world.inventory,
+      iot: world.gateway,
+      policyName: POLICY,
+      logger: silent,
+      clock: () => clock,
+      staleAfterMs: 0,
+      maxDevices,
+    });
+
+  it('leaves a registration whose lease is still live alone', async () => {
+    const token = await seedClaim(world);
+    await registerIn(world, token, 'SN-LIVE', buildCsr().pem);
+
+    const report = await run(new Date());
+
+    expect((await world.inventory.getDevice('SN-LIVE'))?.status).toBe('ACTIVE');
+    expect(report.rolledBack).toBe(0);
+  });
+
+  it('stops at maxDevices and says so, and the next run continues', async () => {
+    const serials = ['SN-STALE-1', 'SN-STALE-2', 'SN-STALE-3'];
+    for (const serial of serials) {
+      const token = await seedClaim(world);
+      const dying = Object.assign(Object.create(world.gateway), {
+        attachPolicy: () => new Promise(() => {}),
+      });
+      void registerDevice(serial, token, dying);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const later = new Date(Date.now() + LEASE_MS + 1_000);
+
+    const first = await run(later, 2);
+    const second = await run(later, 2);
+
+    expect(first).toMatchObject({ rolledBack: 2, truncated: true });
+    expect(second).toMatchObject({ rolledBack: 1, truncated: false });
+    for (const serial of serials) expect((await world.inventory.getDevice(serial))?.status).toBe('FAILED');
+    expect(await checkInvariants(world.stores, { now: later })).toEqual([]);
+  }, 30_000);
+});
+
+/** Starts a registration through `gateway` without waiting for it (it may never finish). */
+function registerDevice(serial: string, token: string, gateway: World['gateway']): Promise<unknown> {
+  return registerIn({ ...world, gateway }, token, serial, buildCsr().pem).catch(() => undefined);
+}

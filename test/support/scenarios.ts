@@ -67,6 +67,37 @@ export async function createWorld(dynamodbEndpoint: string): Promise<World> {
 }
 
 /** refused: nothing written; died: the attempt stopped mid-saga (a crash or timeout) and left its lease. */
+/** A registration in this world with the production gateway; a fresh claim unless a token is given. */
+export async function seedClaim(world: World, maxUses = 1, allowServerKeygen = false): Promise<string> {
+  const { token, claim } = mintClaim({ batchId: 'FAULTS', ttlSeconds: 3600, maxUses, allowServerKeygen });
+  await DynamoDBDocumentClient.from(world.stores.dynamo).send(
+    new PutCommand({ TableName: world.stores.tables.claims, Item: claim }),
+  );
+  return token;
+}
+
+export function registerIn(
+  world: World,
+  token: string,
+  serialNumber: string,
+  /** undefined: ask for server-side key generation. */
+  csrPem: string | undefined,
+  clock = () => new Date(),
+) {
+  const body =
+    csrPem === undefined
+      ? { claimToken: token, serialNumber }
+      : { claimToken: token, serialNumber, csr: csrPem };
+  return registerDevice(parseRegisterRequest(body), {
+    inventory: world.inventory,
+    iot: world.gateway,
+    endpoints: endpointResolver(world.gateway, {}),
+    settings: { policyName: POLICY, roleAlias: 'alias', rootCaPem: 'CA', defaultThingNamePrefix: '' },
+    logger: silent,
+    clock,
+  });
+}
+
 export type Outcome = 'completed' | 'rolled back' | 'refused' | 'died';
 
 export interface Scenario {
