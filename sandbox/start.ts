@@ -184,6 +184,9 @@ function startOffline(
       String(ports.lambda),
       // Pass this process's environment (ROOT_CA_FILE among it), not only AWS_* variables.
       '--localEnvironment',
+      // serverless-offline cannot evaluate AWS_IAM authorizers (it misreads them as JWT): admin
+      // routes are open on 127.0.0.1 locally; IAM protects them in AWS (checked in test/infra).
+      '--noAuth',
     ],
     {
       detached: true, // its own process group, so that stopping it stops its workers too

@@ -50,6 +50,20 @@ export function loadReconcileConfig(env: Env = process.env): ReconcileConfig {
   };
 }
 
+export interface AdminConfig {
+  devicesTable: string;
+  claimsTable: string;
+  policyName: string;
+}
+
+export function loadAdminConfig(env: Env = process.env): AdminConfig {
+  return {
+    devicesTable: required(env, 'DEVICES_TABLE'),
+    claimsTable: required(env, 'CLAIMS_TABLE'),
+    policyName: required(env, 'IOT_POLICY_NAME'),
+  };
+}
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

@@ -43,6 +43,8 @@ export type ErrorCode =
   | 'REGISTRATION_IN_PROGRESS'
   | 'REGISTRATION_CONFLICT'
   | 'THING_NAME_TAKEN'
+  | 'DEVICE_NOT_FOUND'
+  | 'CLAIM_NOT_FOUND'
   | 'PAYLOAD_TOO_LARGE'
   | 'THROTTLED'
   | 'SERVICE_UNAVAILABLE'
@@ -126,6 +128,14 @@ export class RegistrationConflictError extends AppError {
 /** A thing of that name exists in AWS IoT but is not ours to reuse. */
 export class ThingNameTakenError extends AppError {
   readonly code = 'THING_NAME_TAKEN';
+}
+
+// --- admin ---------------------------------------------------------------------------------------
+export class DeviceNotFoundError extends AppError {
+  readonly code = 'DEVICE_NOT_FOUND';
+}
+export class ClaimNotFoundError extends AppError {
+  readonly code = 'CLAIM_NOT_FOUND';
 }
 
 // --- AWS capacity --------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ export interface JsonReply {
 export interface RouteOptions {
   maxBodyBytes: number;
   logger?: Logger;
+  /** 'none' for GET routes: the body is not read and `json` is undefined. */
+  body?: 'json' | 'none';
 }
 
 export type JsonRoute = (event: JsonEvent, logger: Logger, context: Context) => Promise<JsonReply>;
@@ -29,17 +31,16 @@ type Result = APIGatewayProxyStructuredResultV2;
  */
 export function jsonRoute(options: RouteOptions, route: JsonRoute) {
   const logger = options.logger ?? createLogger();
-  return middy<JsonEvent, Result, Error, Context>()
-    .use(jsonBody(options.maxBodyBytes))
-    .use(problemErrors(logger))
-    .handler(async (event, context) => {
-      const reply = await route(event, logger.child({ requestId: requestIdOf(event, context) }), context);
-      return {
-        statusCode: reply.status,
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(reply.body),
-      };
-    });
+  const chain = middy<JsonEvent, Result, Error, Context>();
+  if (options.body !== 'none') chain.use(jsonBody(options.maxBodyBytes));
+  return chain.use(problemErrors(logger)).handler(async (event, context) => {
+    const reply = await route(event, logger.child({ requestId: requestIdOf(event, context) }), context);
+    return {
+      statusCode: reply.status,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(reply.body),
+    };
+  });
 }
 
 function jsonBody(maxBodyBytes: number): MiddlewareObj<JsonEvent, Result, Error, Context> {

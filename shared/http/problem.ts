@@ -33,6 +33,8 @@ export const PROBLEM_TYPES: Record<ErrorCode, ProblemType> = {
   REGISTRATION_IN_PROGRESS: { status: 409, title: 'A registration for this serial number is in progress' },
   REGISTRATION_CONFLICT: { status: 409, title: 'A concurrent request changed the claim or device; retry' },
   THING_NAME_TAKEN: { status: 409, title: 'A thing with this name already exists outside this inventory' },
+  DEVICE_NOT_FOUND: { status: 404, title: 'No device has this serial number' },
+  CLAIM_NOT_FOUND: { status: 404, title: 'No claim has this id' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The body is too large' },
   THROTTLED: { status: 429, title: 'Too many requests; retry later' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable; retry later' },

@@ -77,6 +77,7 @@ export interface DeviceRecord {
   failure?: Failure;
   createdAt: string;
   updatedAt: string;
+  decommissionedAt?: string;
 }
 
 export const SERVER_KEYGEN = 'server-keygen';

@@ -166,6 +166,36 @@ describe('the packaged template', () => {
     expect(resource('RegisterLambdaFunction').Properties.Timeout).toBeLessThan(30);
   });
 
+  it('puts AWS_IAM authorization on every admin route and none on the device route', () => {
+    const routes = Object.values(resources)
+      .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
+      .map((r) => [
+        r.Properties.RouteKey as string,
+        (r.Properties.AuthorizationType as string | undefined) ?? 'NONE',
+      ]);
+
+    expect(Object.fromEntries(routes)).toEqual({
+      'POST /register': 'NONE',
+      'POST /claims': 'AWS_IAM',
+      'GET /claims': 'AWS_IAM',
+      'POST /claims/revoke': 'AWS_IAM',
+      'GET /devices/{serialNumber}': 'AWS_IAM',
+      'GET /devices': 'AWS_IAM',
+      'POST /devices/{serialNumber}/decommission': 'AWS_IAM',
+    });
+  });
+
+  it('lets the admin claims role write claims but not touch devices or AWS IoT', () => {
+    const granted = statementsOf('AdminClaimsRole').flatMap(actions);
+
+    expect(granted.filter((action) => action.startsWith('iot:'))).toEqual([]);
+    expect(
+      statementsOf('AdminClaimsRole').every(
+        (statement) => !render(statement.Resource).includes('DevicesTable'),
+      ),
+    ).toBe(true);
+  });
+
   it('throttles the HTTP API stage', () => {
     expect(resource('HttpApiStage').Properties.DefaultRouteSettings).toEqual({
       ThrottlingRateLimit: expect.any(Number),

@@ -1,0 +1,21 @@
+import { dynamoDbClient, iotClient } from '../aws-clients.js';
+import { loadAdminConfig } from '../config.js';
+import { AwsIotGateway } from '../iot/aws-iot-gateway.js';
+import { createLogger } from '../logger.js';
+import type { AdminDeps } from './admin-service.js';
+import { DynamoDbAdminStore } from './dynamodb-admin-store.js';
+
+/** Clients and configuration for the admin handlers, once per container. */
+const config = loadAdminConfig();
+export const adminDeps: AdminDeps = {
+  store: new DynamoDbAdminStore(dynamoDbClient(), {
+    claims: config.claimsTable,
+    devices: config.devicesTable,
+  }),
+  iot: new AwsIotGateway(iotClient()),
+  policyName: config.policyName,
+  logger: createLogger({ api: 'admin' }),
+};
+
+/** Admin bodies are small except claim batches: 1000 serial numbers fit well inside this. */
+export const ADMIN_MAX_BODY_BYTES = 256 * 1024;

@@ -1,0 +1,252 @@
+import { mintClaim } from '../claims/mint-claim.js';
+import {
+  ClaimNotFoundError,
+  DeviceNotFoundError,
+  InvalidRequestError,
+  RegistrationConflictError,
+  RegistrationInProgressError,
+} from '../errors.js';
+import type { Claim, DeviceRecord } from '../inventory/model.js';
+import type { IotGateway } from '../iot/iot-gateway.js';
+import type { Logger } from '../logger.js';
+import type { AdminStore, Page } from './admin-store.js';
+import type { CreateClaimsRequest, ListQuery, RevokeClaimsRequest } from './schemas.js';
+
+export interface AdminDeps {
+  store: AdminStore;
+  iot: IotGateway;
+  policyName: string;
+  logger: Logger;
+  clock?: () => Date;
+}
+
+/** A claim as the admin API shows it: never the token hash. */
+export interface ClaimView {
+  claimId: string;
+  batchId: string;
+  status: Claim['status'];
+  expiresAt: string;
+  maxUses: number;
+  usesLeft: number;
+  serialNumber?: string;
+  allowServerKeygen: boolean;
+  createdAt: string;
+}
+
+export interface CreatedClaim {
+  claimId: string;
+  /** Shown once: only its SHA-256 is stored. */
+  token: string;
+  expiresAt: string;
+  serialNumber?: string;
+}
+
+/** Mints a batch of claims (bound to serials when given) and stores their hashes. */
+export async function createClaims(
+  request: CreateClaimsRequest,
+  deps: AdminDeps,
+): Promise<{ batchId: string; claims: CreatedClaim[] }> {
+  const serials = request.serialNumbers;
+  if (serials && request.count !== undefined && request.count !== serials.length) {
+    throw new InvalidRequestError(
+      `count (${request.count}) differs from the number of serialNumbers (${serials.length})`,
+    );
+  }
+  if (serials && new Set(serials).size !== serials.length)
+    throw new InvalidRequestError('serialNumbers has duplicates');
+  const count = serials?.length ?? request.count;
+  if (count === undefined) throw new InvalidRequestError('give count or serialNumbers');
+  const now = (deps.clock ?? (() => new Date()))();
+  const minted = Array.from({ length: count }, (_, i) =>
+    mintClaim(
+      {
+        batchId: request.batchId,
+        ttlSeconds: request.ttlSeconds,
+        ...(request.maxUses !== undefined ? { maxUses: request.maxUses } : {}),
+        ...(serials ? { serialNumber: serials[i] as string } : {}),
+        ...(request.allowServerKeygen !== undefined ? { allowServerKeygen: request.allowServerKeygen } : {}),
+        ...(request.thingNamePrefix ? { thingNamePrefix: request.thingNamePrefix } : {}),
+        ...(request.attributes ? { attributes: request.attributes } : {}),
+      },
+      now,
+    ),
+  );
+  await deps.store.putClaims(minted.map((m) => m.claim));
+  deps.logger.info('claims created', { batchId: request.batchId, count });
+  return {
+    batchId: request.batchId,
+    claims: minted.map(({ token, claim }) => ({
+      claimId: claim.claimId,
+      token,
+      expiresAt: new Date(claim.expiresAt * 1000).toISOString(),
+      ...(claim.serialNumber ? { serialNumber: claim.serialNumber } : {}),
+    })),
+  };
+}
+
+export async function listClaims(
+  query: ListQuery,
+  deps: AdminDeps,
+): Promise<{ claims: ClaimView[]; cursor?: string }> {
+  if (!query.batchId) throw new InvalidRequestError('batchId is required');
+  const page = await deps.store.listClaims(query.batchId, query.limit ?? 100, query.cursor);
+  return { claims: page.items.map(claimView), ...(page.cursor ? { cursor: page.cursor } : {}) };
+}
+
+/** Revokes one claim, or every claim of a batch; revoking twice is harmless. */
+export async function revokeClaims(
+  request: RevokeClaimsRequest,
+  deps: AdminDeps,
+): Promise<{ revoked: number }> {
+  const now = (deps.clock ?? (() => new Date()))();
+  if ('claimId' in request) {
+    const claim = await deps.store.findClaim(request.claimId);
+    if (!claim) throw new ClaimNotFoundError(`no claim ${request.claimId}`);
+    return { revoked: (await deps.store.revokeClaim(claim.tokenHash, now)) ? 1 : 0 };
+  }
+  let revoked = 0;
+  let cursor: string | undefined;
+  do {
+    const page: Page<Claim> = await deps.store.listClaims(request.batchId, 500, cursor);
+    const results = await inParallel(page.items, 16, (claim) => deps.store.revokeClaim(claim.tokenHash, now));
+    revoked += results.filter(Boolean).length;
+    cursor = page.cursor;
+  } while (cursor);
+  deps.logger.info('claims revoked', { batchId: request.batchId, revoked });
+  return { revoked };
+}
+
+export async function getDevice(serialNumber: string, deps: AdminDeps): Promise<DeviceView> {
+  const device = await deps.store.getDevice(serialNumber);
+  if (!device) throw new DeviceNotFoundError(`no device ${serialNumber}`);
+  return deviceView(device);
+}
+
+export async function listDevices(
+  query: ListQuery,
+  deps: AdminDeps,
+): Promise<{ devices: DeviceView[]; cursor?: string }> {
+  const filter = {
+    ...(query.batchId ? { batchId: query.batchId } : {}),
+    ...(query.status ? { status: query.status } : {}),
+  };
+  const page = await deps.store.listDevices(filter, query.limit ?? 100, query.cursor);
+  return {
+    devices: page.items.map((device) => deviceView(device)),
+    ...(page.cursor ? { cursor: page.cursor } : {}),
+  };
+}
+
+/**
+ * Takes a device out of the fleet: its certificate deactivated and detached from the policy and the
+ * thing, the thing deleted (only if this inventory created it), the record kept as DECOMMISSIONED.
+ * The credentials exchange then fails. Idempotent: every step treats "already done" as done.
+ */
+export async function decommissionDevice(serialNumber: string, deps: AdminDeps): Promise<DeviceView> {
+  const device = await deps.store.getDevice(serialNumber);
+  if (!device) throw new DeviceNotFoundError(`no device ${serialNumber}`);
+  if (device.status === 'DECOMMISSIONED') return deviceView(device);
+  if (device.status === 'PROVISIONING') {
+    throw new RegistrationInProgressError('this device is being registered; retry shortly', {
+      retryAfterSeconds: 5,
+    });
+  }
+  const { iot } = deps;
+  const { certificateId, certificateArn } = device;
+  if (certificateId && certificateArn) {
+    await iot.deactivateCertificate(certificateId);
+    await Promise.all([
+      iot.detachPolicy(deps.policyName, certificateArn),
+      iot.detachThingPrincipal(device.thingName, certificateArn),
+    ]);
+  }
+  if ((await iot.thingProvisioningId(device.thingName)) === device.provisioningId) {
+    await deleteThingWhenDetached(iot, device.thingName);
+  }
+  const now = (deps.clock ?? (() => new Date()))();
+  if (!(await deps.store.markDecommissioned(device, now))) {
+    throw new RegistrationConflictError('the device changed while being decommissioned; retry', {
+      retryAfterSeconds: 1,
+    });
+  }
+  deps.logger.info('device decommissioned', { serialNumber, certificateId });
+  return deviceView({
+    ...device,
+    status: 'DECOMMISSIONED',
+    updatedAt: now.toISOString(),
+    decommissionedAt: now.toISOString(),
+  });
+}
+
+/** AWS IoT propagates DetachThingPrincipal asynchronously: DeleteThing may refuse for a moment. */
+async function deleteThingWhenDetached(iot: IotGateway, thingName: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await iot.deleteThing(thingName);
+    } catch (error) {
+      const transient =
+        error instanceof Error &&
+        (error.name === 'InvalidRequestException' || error.name === 'DeleteConflictException');
+      if (!transient || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+}
+
+export interface DeviceView {
+  serialNumber: string;
+  thingName: string;
+  status: DeviceRecord['status'];
+  batchId: string;
+  claimId: string;
+  certificateId?: string;
+  attributes: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+  decommissionedAt?: string;
+  failure?: DeviceRecord['failure'];
+}
+
+function deviceView(device: DeviceRecord): DeviceView {
+  const at = device.decommissionedAt;
+  return {
+    serialNumber: device.serialNumber,
+    thingName: device.thingName,
+    status: device.status,
+    batchId: device.batchId,
+    claimId: device.claimId,
+    ...(device.certificateId ? { certificateId: device.certificateId } : {}),
+    attributes: device.attributes,
+    createdAt: device.createdAt,
+    updatedAt: device.updatedAt,
+    ...(at ? { decommissionedAt: at } : {}),
+    ...(device.failure ? { failure: device.failure } : {}),
+  };
+}
+
+function claimView(claim: Claim): ClaimView {
+  return {
+    claimId: claim.claimId,
+    batchId: claim.batchId,
+    status: claim.status,
+    expiresAt: new Date(claim.expiresAt * 1000).toISOString(),
+    maxUses: claim.maxUses,
+    usesLeft: claim.usesLeft,
+    ...(claim.serialNumber ? { serialNumber: claim.serialNumber } : {}),
+    allowServerKeygen: claim.allowServerKeygen,
+    createdAt: claim.createdAt,
+  };
+}
+
+async function inParallel<T, R>(items: T[], limit: number, run: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await run(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

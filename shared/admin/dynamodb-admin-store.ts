@@ -1,0 +1,226 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
+import type { TableNames } from '../inventory/dynamodb-inventory.js';
+import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
+import type { AdminStore, Page } from './admin-store.js';
+
+const BATCH_SIZE = 25;
+const PARALLEL_BATCHES = 8;
+const MAX_UNPROCESSED_RETRIES = 8;
+
+export class DynamoDbAdminStore implements AdminStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tables: TableNames,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) =>
+      new Promise((resolve) => setTimeout(resolve, ms)),
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async putClaims(claims: Claim[]): Promise<void> {
+    const batches: Claim[][] = [];
+    for (let i = 0; i < claims.length; i += BATCH_SIZE) batches.push(claims.slice(i, i + BATCH_SIZE));
+    let next = 0;
+    const worker = async () => {
+      while (next < batches.length) {
+        const batch = batches[next++] as Claim[];
+        await this.writeBatch(batch);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_BATCHES, batches.length) }, worker));
+  }
+
+  /** BatchWriteItem may return UnprocessedItems under load: retried with backoff, never dropped. */
+  private async writeBatch(batch: Claim[]): Promise<void> {
+    let requests = batch.map((claim) => ({ PutRequest: { Item: claim } }));
+    for (let attempt = 0; requests.length > 0; attempt++) {
+      if (attempt > MAX_UNPROCESSED_RETRIES) {
+        throw new ServiceUnavailableError('the inventory kept refusing writes; retry', {
+          retryAfterSeconds: 5,
+        });
+      }
+      if (attempt > 0) await this.sleep(Math.min(2_000, 50 * 2 ** attempt));
+      const out = await this.doc.send(
+        new BatchWriteCommand({ RequestItems: { [this.tables.claims]: requests } }),
+      );
+      requests = (out.UnprocessedItems?.[this.tables.claims] ?? []) as typeof requests;
+    }
+  }
+
+  async listClaims(batchId: string, limit: number, cursor?: string): Promise<Page<Claim>> {
+    return this.query<Claim>(
+      {
+        TableName: this.tables.claims,
+        IndexName: 'byBatch',
+        KeyConditionExpression: 'batchId = :batch',
+        ExpressionAttributeValues: { ':batch': batchId },
+      },
+      limit,
+      cursor,
+    );
+  }
+
+  async findClaim(claimId: string): Promise<Claim | undefined> {
+    const keys = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tables.claims,
+        IndexName: 'byClaimId',
+        KeyConditionExpression: 'claimId = :id',
+        ExpressionAttributeValues: { ':id': claimId },
+      }),
+    );
+    const tokenHash = keys.Items?.[0]?.tokenHash as string | undefined;
+    if (!tokenHash) return undefined;
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tables.claims, Key: { tokenHash }, ConsistentRead: true }),
+    );
+    return out.Item as Claim | undefined;
+  }
+
+  async revokeClaim(tokenHash: string, now: Date): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.claims,
+          Key: { tokenHash },
+          UpdateExpression: 'SET #status = :revoked, revokedAt = :now',
+          ConditionExpression: '#status = :active',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':revoked': 'REVOKED',
+            ':active': 'ACTIVE',
+            ':now': now.toISOString(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async getDevice(serialNumber: string): Promise<DeviceRecord | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tables.devices, Key: { serialNumber }, ConsistentRead: true }),
+    );
+    return out.Item as DeviceRecord | undefined;
+  }
+
+  async listDevices(
+    filter: { batchId?: string; status?: DeviceStatus },
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<DeviceRecord>> {
+    if (filter.batchId) {
+      return this.query<DeviceRecord>(
+        {
+          TableName: this.tables.devices,
+          IndexName: 'byBatch',
+          KeyConditionExpression: 'batchId = :batch',
+          ...(filter.status
+            ? { FilterExpression: '#status = :status', ExpressionAttributeNames: { '#status': 'status' } }
+            : {}),
+          ExpressionAttributeValues: {
+            ':batch': filter.batchId,
+            ...(filter.status ? { ':status': filter.status } : {}),
+          },
+        },
+        limit,
+        cursor,
+      );
+    }
+    if (filter.status) {
+      return this.query<DeviceRecord>(
+        {
+          TableName: this.tables.devices,
+          IndexName: 'byStatus',
+          KeyConditionExpression: '#status = :status',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': filter.status },
+        },
+        limit,
+        cursor,
+      );
+    }
+    throw new InvalidRequestError('give batchId or status (or both)');
+  }
+
+  async markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.devices,
+          Key: { serialNumber: device.serialNumber },
+          UpdateExpression:
+            'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress',
+          ConditionExpression: 'leaseId = :lease AND #status = :was',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':decommissioned': 'DECOMMISSIONED',
+            ':now': now.toISOString(),
+            ':lease': device.leaseId,
+            ':was': device.status,
+            ':progress': {
+              ...device.progress,
+              policyAttached: false,
+              thingAttached: false,
+              thing: false,
+              certificateActive: false,
+            },
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Pages through a query until `limit` items are found (a filter may thin pages out); the cursor is
+   * the last evaluated key, base64url-encoded.
+   */
+  private async query<T>(input: QueryCommandInput, limit: number, cursor?: string): Promise<Page<T>> {
+    const items: T[] = [];
+    let startKey = decodeCursor(cursor);
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          ...input,
+          Limit: limit - items.length,
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      items.push(...((out.Items ?? []) as T[]));
+      startKey = out.LastEvaluatedKey;
+    } while (startKey && items.length < limit);
+    return {
+      items,
+      ...(startKey ? { cursor: Buffer.from(JSON.stringify(startKey)).toString('base64url') } : {}),
+    };
+  }
+}
+
+function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
+  if (!cursor) return undefined;
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (key && typeof key === 'object' && !Array.isArray(key)) return key as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new InvalidRequestError('cursor is not one this API returned');
+}

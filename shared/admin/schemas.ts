@@ -1,0 +1,53 @@
+import * as z from 'zod/mini';
+import en from 'zod/v4/locales/en.js';
+import { InvalidRequestError } from '../errors.js';
+import { SERIAL_NUMBER_PATTERN } from '../registration/request.js';
+
+z.config(en());
+
+/** Safe in a thing attribute value and a DynamoDB key. */
+const BATCH_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const MAX_CLAIMS_PER_REQUEST = 1000;
+
+const serial = z.string().check(z.minLength(1), z.maxLength(128), z.regex(SERIAL_NUMBER_PATTERN));
+
+export const createClaimsSchema = z.object({
+  batchId: z.string().check(z.regex(BATCH_ID)),
+  count: z.optional(z.int().check(z.minimum(1), z.maximum(MAX_CLAIMS_PER_REQUEST))),
+  ttlSeconds: z.int().check(z.minimum(60), z.maximum(366 * 24 * 3600)),
+  serialNumbers: z.optional(z.array(serial).check(z.minLength(1), z.maxLength(MAX_CLAIMS_PER_REQUEST))),
+  maxUses: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
+  allowServerKeygen: z.optional(z.boolean()),
+  thingNamePrefix: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_:-]{0,64}$/))),
+  attributes: z.optional(
+    z.record(z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/)), z.string().check(z.maxLength(256))),
+  ),
+});
+export type CreateClaimsRequest = z.infer<typeof createClaimsSchema>;
+
+export const revokeClaimsSchema = z.union([
+  z.object({ claimId: z.string().check(z.minLength(1), z.maxLength(64)) }),
+  z.object({ batchId: z.string().check(z.regex(BATCH_ID)) }),
+]);
+export type RevokeClaimsRequest = z.infer<typeof revokeClaimsSchema>;
+
+export const listQuerySchema = z.object({
+  batchId: z.optional(z.string().check(z.regex(BATCH_ID))),
+  status: z.optional(z.enum(['PROVISIONING', 'ACTIVE', 'FAILED', 'DECOMMISSIONED'])),
+  limit: z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000))),
+  cursor: z.optional(z.string().check(z.maxLength(2048))),
+});
+export type ListQuery = z.infer<typeof listQuerySchema>;
+
+export const serialParamSchema = serial;
+
+/** Parses at the edge; a failure is a 400 INVALID_REQUEST with a pointer per problem. */
+export function parseWith<T>(schema: z.ZodMiniType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const errors = parsed.error.issues.map((issue) => ({
+    pointer: `/${issue.path.join('/')}`,
+    detail: issue.message,
+  }));
+  throw new InvalidRequestError('the request does not match the schema', { extensions: { errors } });
+}
