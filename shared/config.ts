@@ -42,9 +42,7 @@ export interface ReconcileConfig {
 
 export function loadReconcileConfig(env: Env = process.env): ReconcileConfig {
   return {
-    devicesTable: required(env, 'DEVICES_TABLE'),
-    claimsTable: required(env, 'CLAIMS_TABLE'),
-    policyName: required(env, 'IOT_POLICY_NAME'),
+    ...loadAdminConfig(env),
     staleAfterSeconds: positiveInt(env, 'RECONCILE_STALE_AFTER_SECONDS', 300),
     maxDevicesPerRun: positiveInt(env, 'RECONCILE_MAX_DEVICES', 200),
   };

@@ -1,8 +1,8 @@
 import { IoTClient } from '@aws-sdk/client-iot';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCsr, toPem } from '../../sandbox/pki/csr.js';
 import type { JsonEvent } from '../../shared/http/http-route.js';
 import type { Claim } from '../../shared/inventory/model.js';
@@ -10,30 +10,18 @@ import { newClaim } from '../support/claims.js';
 import { localDynamoDb, putClaim, readClaim, readDevice } from '../support/dynamodb.js';
 import { lambdaContext, parseResponse, registerRequestEvent } from '../support/events.js';
 import { answerLikeAwsIot } from '../support/iot-mock.js';
-import { TEST_TABLES } from '../support/tables.js';
-
-type Handler = (
-  event: JsonEvent,
-  context: typeof lambdaContext,
-) => Promise<APIGatewayProxyStructuredResultV2>;
+import { loadRegisterHandler, type RegisterHandler } from '../support/register-handler.js';
 
 const dynamo = localDynamoDb();
 const iotStub = answerLikeAwsIot(mockClient(IoTClient));
-let handler: Handler;
+let handler: RegisterHandler;
 const nowSeconds = Math.floor(Date.now() / 1000);
 // Minted at load: the it.each tables below are built before beforeAll runs.
 const live: { token: string; claim: Claim } = newClaim({ expiresAt: nowSeconds + 3600 });
 const good = buildCsr();
 
 beforeAll(async () => {
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
-    DEVICES_TABLE: TEST_TABLES.devices,
-    CLAIMS_TABLE: TEST_TABLES.claims,
-    IOT_POLICY_NAME: 'device-policy',
-    IOT_ROLE_ALIAS: 'device-role-alias',
-  });
-  ({ handler } = (await import('../../functions/register.js')) as unknown as { handler: Handler });
+  handler = await loadRegisterHandler();
   await putClaim(dynamo, live.claim);
 });
 afterAll(() => {

@@ -8,6 +8,7 @@ import { LEASE_MS } from '../../shared/registration/register-device.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import {
   createWorld,
+  dyingAtAttachPolicy,
   POLICY,
   registerIn,
   runScenario,
@@ -102,10 +103,12 @@ describe('retries that replace a certificate', () => {
 
   it('replaces the unfinished certificate when a device whose attempt died retries with another CSR', async () => {
     const token = await seedClaim(world);
-    const dying = Object.assign(Object.create(world.gateway), { attachPolicy: () => new Promise(() => {}) });
-    void registerIn({ ...world, gateway: dying }, token, 'SN-NEWCSR', buildCsr({ key: 'ec-p256' }).pem).catch(
-      () => undefined,
-    );
+    void registerIn(
+      { ...world, gateway: dyingAtAttachPolicy(world.gateway) as World['gateway'] },
+      token,
+      'SN-NEWCSR',
+      buildCsr({ key: 'ec-p256' }).pem,
+    ).catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const unfinished = (await world.inventory.getDevice('SN-NEWCSR'))?.certificateId as string;
     const later = new Date(Date.now() + LEASE_MS + 1_000);
@@ -146,10 +149,7 @@ describe('the reconciler', () => {
     const serials = ['SN-STALE-1', 'SN-STALE-2', 'SN-STALE-3'];
     for (const serial of serials) {
       const token = await seedClaim(world);
-      const dying = Object.assign(Object.create(world.gateway), {
-        attachPolicy: () => new Promise(() => {}),
-      });
-      void registerDevice(serial, token, dying);
+      void registerDevice(serial, token, dyingAtAttachPolicy(world.gateway) as World['gateway']);
     }
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const later = new Date(Date.now() + LEASE_MS + 1_000);

@@ -1,34 +1,20 @@
 import { IoTClient } from '@aws-sdk/client-iot';
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCsr } from '../../sandbox/pki/csr.js';
-import type { JsonEvent } from '../../shared/http/http-route.js';
 import { newClaim, newSerial } from '../support/claims.js';
 import { localDynamoDb, putClaim, readDevice } from '../support/dynamodb.js';
 import { lambdaContext, parseResponse, registerRequestEvent } from '../support/events.js';
 import { answerLikeAwsIot } from '../support/iot-mock.js';
-import { TEST_TABLES } from '../support/tables.js';
-
-type Handler = (
-  event: JsonEvent,
-  context: typeof lambdaContext,
-) => Promise<APIGatewayProxyStructuredResultV2>;
+import { loadRegisterHandler, type RegisterHandler } from '../support/register-handler.js';
 
 const dynamo = localDynamoDb();
 // The handler builds its own IoTClient at module load, so the stub goes on the class.
 const iotStub = answerLikeAwsIot(mockClient(IoTClient));
-let handler: Handler;
+let handler: RegisterHandler;
 
 beforeAll(async () => {
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
-    DEVICES_TABLE: TEST_TABLES.devices,
-    CLAIMS_TABLE: TEST_TABLES.claims,
-    IOT_POLICY_NAME: 'device-policy',
-    IOT_ROLE_ALIAS: 'device-role-alias',
-  });
-  ({ handler } = (await import('../../functions/register.js')) as unknown as { handler: Handler });
+  handler = await loadRegisterHandler();
 });
 
 afterAll(() => {

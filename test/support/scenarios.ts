@@ -66,6 +66,13 @@ export async function createWorld(dynamodbEndpoint: string): Promise<World> {
   };
 }
 
+/** The gateway as an attempt sees it that dies (a Lambda timeout or crash) while attaching the policy. */
+export function dyingAtAttachPolicy(gateway: IotGateway): IotGateway {
+  return Object.assign(Object.create(gateway) as IotGateway, {
+    attachPolicy: () => new Promise<void>(() => {}),
+  });
+}
+
 /** refused: nothing written; died: the attempt stopped mid-saga (a crash or timeout) and left its lease. */
 /** A registration in this world with the production gateway; a fresh claim unless a token is given. */
 export async function seedClaim(world: World, maxUses = 1, allowServerKeygen = false): Promise<string> {
@@ -273,14 +280,12 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'the attempt dies after creating the certificate; the device retries',
-    iot: (iot) =>
-      Object.assign(Object.create(iot) as IotGateway, { attachPolicy: () => new Promise(() => {}) }),
+    iot: dyingAtAttachPolicy,
     expected: 'died',
   },
   {
     name: 'the attempt dies after creating the certificate; the reconciler rolls back, then the device retries',
-    iot: (iot) =>
-      Object.assign(Object.create(iot) as IotGateway, { attachPolicy: () => new Promise(() => {}) }),
+    iot: dyingAtAttachPolicy,
     after: 'reconcile then retry',
     expected: 'died',
   },
