@@ -1,4 +1,5 @@
 import { mintClaim } from '../claims/mint-claim.js';
+import { inParallel } from '../concurrency.js';
 import {
   ClaimNotFoundError,
   DeviceNotFoundError,
@@ -9,6 +10,7 @@ import {
 import type { Claim, DeviceRecord } from '../inventory/model.js';
 import type { IotGateway } from '../iot/iot-gateway.js';
 import type { Logger } from '../logger.js';
+import { retryWhileDetaching } from '../registration/rollback.js';
 import type { AdminStore, Page } from './admin-store.js';
 import type { CreateClaimsRequest, ListQuery, RevokeClaimsRequest } from './schemas.js';
 
@@ -161,7 +163,11 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
     ]);
   }
   if ((await iot.thingProvisioningId(device.thingName)) === device.provisioningId) {
-    await deleteThingWhenDetached(iot, device.thingName);
+    // DeleteThing refuses a thing whose detachment is still propagating in AWS IoT.
+    await retryWhileDetaching(() => iot.deleteThing(device.thingName), {
+      errors: ['InvalidRequestException', 'DeleteConflictException'],
+      attempts: 5,
+    });
   }
   const now = (deps.clock ?? (() => new Date()))();
   if (!(await deps.store.markDecommissioned(device, now))) {
@@ -176,21 +182,6 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
     updatedAt: now.toISOString(),
     decommissionedAt: now.toISOString(),
   });
-}
-
-/** AWS IoT propagates DetachThingPrincipal asynchronously: DeleteThing may refuse for a moment. */
-async function deleteThingWhenDetached(iot: IotGateway, thingName: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await iot.deleteThing(thingName);
-    } catch (error) {
-      const transient =
-        error instanceof Error &&
-        (error.name === 'InvalidRequestException' || error.name === 'DeleteConflictException');
-      if (!transient || attempt >= 5) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-    }
-  }
 }
 
 export interface DeviceView {
@@ -236,17 +227,4 @@ function claimView(claim: Claim): ClaimView {
     allowServerKeygen: claim.allowServerKeygen,
     createdAt: claim.createdAt,
   };
-}
-
-async function inParallel<T, R>(items: T[], limit: number, run: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await run(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -7,7 +7,9 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { inParallel } from '../concurrency.js';
 import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
+import { decodeCursor, encodeCursor } from '../inventory/cursor.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
 import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
 import type { AdminStore, Page } from './admin-store.js';
@@ -31,14 +33,7 @@ export class DynamoDbAdminStore implements AdminStore {
   async putClaims(claims: Claim[]): Promise<void> {
     const batches: Claim[][] = [];
     for (let i = 0; i < claims.length; i += BATCH_SIZE) batches.push(claims.slice(i, i + BATCH_SIZE));
-    let next = 0;
-    const worker = async () => {
-      while (next < batches.length) {
-        const batch = batches[next++] as Claim[];
-        await this.writeBatch(batch);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL_BATCHES, batches.length) }, worker));
+    await inParallel(batches, PARALLEL_BATCHES, (batch) => this.writeBatch(batch));
   }
 
   /** BatchWriteItem may return UnprocessedItems under load: retried with backoff, never dropped. */
@@ -209,18 +204,7 @@ export class DynamoDbAdminStore implements AdminStore {
     } while (startKey && items.length < limit);
     return {
       items,
-      ...(startKey ? { cursor: Buffer.from(JSON.stringify(startKey)).toString('base64url') } : {}),
+      ...(startKey ? { cursor: encodeCursor(startKey) as string } : {}),
     };
   }
-}
-
-function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
-  if (!cursor) return undefined;
-  try {
-    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (key && typeof key === 'object' && !Array.isArray(key)) return key as Record<string, unknown>;
-  } catch {
-    // fall through
-  }
-  throw new InvalidRequestError('cursor is not one this API returned');
 }

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../claims/claim-rules.js';
 import { ServiceUnavailableError, ThrottledError } from '../errors.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 import { type Inventory, type IssuedCertificate, ReservationRejectedError } from './inventory.js';
 import { type Claim, type DeviceRecord, type Failure, type Progress, SERVER_KEYGEN } from './model.js';
 
@@ -179,15 +180,11 @@ export class DynamoDbInventory implements Inventory {
             ...(status === 'FAILED' ? { ':incomplete': 'INCOMPLETE' } : {}),
           },
           Limit: limit,
-          ...(cursor
-            ? { ExclusiveStartKey: JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) }
-            : {}),
+          ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor) } : {}),
         }),
       ),
     );
-    const next = out.LastEvaluatedKey
-      ? Buffer.from(JSON.stringify(out.LastEvaluatedKey)).toString('base64url')
-      : undefined;
+    const next = encodeCursor(out.LastEvaluatedKey);
     return { devices: (out.Items ?? []) as DeviceRecord[], ...(next ? { cursor: next } : {}) };
   }
 
@@ -275,7 +272,6 @@ export class DynamoDbInventory implements Inventory {
         throw new ReservationRejectedError(
           reasons[0] === 'ConditionalCheckFailed',
           reasons[1] === 'ConditionalCheckFailed',
-          reasons.includes('TransactionConflict'),
         );
       }
       throw error;

@@ -15,8 +15,6 @@ export class ReservationRejectedError extends Error {
   constructor(
     readonly claimRejected: boolean,
     readonly deviceRejected: boolean,
-    /** Another transaction touched the same items at the same time. */
-    readonly conflicted: boolean,
   ) {
     super('the claim or device changed since it was read');
   }

@@ -408,7 +408,7 @@ async function recordFailure(
     // The record stays PROVISIONING under this lease: once it lapses, a retry or the reconciler takes over.
     logger.error('could not record the failed registration', {
       failure,
-      error: recordError instanceof Error ? describeError(recordError) : recordError,
+      error: recordError,
     });
   }
   metric(logger, outcome.rollback === 'COMPLETED' ? 'RegistrationRolledBack' : 'RollbackIncomplete', {

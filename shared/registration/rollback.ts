@@ -16,7 +16,7 @@ export interface RollbackOutcome {
   progress: Progress;
 }
 
-const DELETE_ATTEMPTS = 4;
+const ON_CONFLICT = { errors: ['DeleteConflictException'], attempts: 4 };
 
 /**
  * Undoes a partial registration in the order AWS IoT requires: detach the policy and the thing,
@@ -72,7 +72,7 @@ export async function rollBack(
     if (deactivated) remaining.certificateActive = false;
     if (deactivated && policyDetached && thingDetached) {
       const deleted = await attempt(`inactive-certificate:${certificate.certificateId}`, () =>
-        retryOnConflict(() => iot.deleteCertificate(certificate.certificateId), sleep),
+        retryWhileDetaching(() => iot.deleteCertificate(certificate.certificateId), ON_CONFLICT, sleep),
       );
       if (deleted) remaining.certificate = false;
     } else if (deactivated) {
@@ -84,7 +84,7 @@ export async function rollBack(
       leftovers.push(`thing:${target.thingName}`);
     } else {
       const deleted = await attempt(`thing:${target.thingName}`, () =>
-        retryOnConflict(() => iot.deleteThing(target.thingName), sleep),
+        retryWhileDetaching(() => iot.deleteThing(target.thingName), ON_CONFLICT, sleep),
       );
       if (deleted) remaining.thing = false;
     }
@@ -92,17 +92,21 @@ export async function rollBack(
   return { rollback: leftovers.length === 0 ? 'COMPLETED' : 'INCOMPLETE', leftovers, progress: remaining };
 }
 
-/** AWS IoT answers DeleteConflictException while a detach is still propagating. */
-async function retryOnConflict(
+/**
+ * AWS IoT propagates detachments asynchronously: a delete right after a detach may be refused with
+ * one of `errors` for a moment. Retries with exponential backoff (250 ms, 500 ms, 1 s …).
+ */
+export async function retryWhileDetaching(
   operation: () => Promise<void>,
-  sleep: (ms: number) => Promise<void>,
+  options: { errors: string[]; attempts: number },
+  sleep: (ms: number) => Promise<void> = delay,
 ): Promise<void> {
   for (let attemptNo = 1; ; attemptNo++) {
     try {
       return await operation();
     } catch (error) {
-      const conflict = error instanceof Error && error.name === 'DeleteConflictException';
-      if (!conflict || attemptNo >= DELETE_ATTEMPTS) throw error;
+      const propagating = error instanceof Error && options.errors.includes(error.name);
+      if (!propagating || attemptNo >= options.attempts) throw error;
       await sleep(250 * 2 ** (attemptNo - 1));
     }
   }

@@ -2,14 +2,12 @@ import { DescribeCertificateCommand, ListCertificatesCommand } from '@aws-sdk/cl
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { checkInvariants } from '../../sandbox/invariants.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
-import { createLogger } from '../../shared/logger.js';
-import { reconcile } from '../../shared/registration/reconcile.js';
 import { LEASE_MS } from '../../shared/registration/register-device.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import {
   createWorld,
   dyingAtAttachPolicy,
-  POLICY,
+  reconcileIn,
   registerIn,
   runScenario,
   SCENARIOS,
@@ -123,17 +121,7 @@ describe('retries that replace a certificate', () => {
 });
 
 describe('the reconciler', () => {
-  const silent = createLogger({}, 'error', () => {});
-  const run = (clock: Date, maxDevices = 100) =>
-    reconcile({
-      inventory: world.inventory,
-      iot: world.gateway,
-      policyName: POLICY,
-      logger: silent,
-      clock: () => clock,
-      staleAfterMs: 0,
-      maxDevices,
-    });
+  const run = (clock: Date, maxDevices?: number) => reconcileIn(world, clock, maxDevices);
 
   it('leaves a registration whose lease is still live alone', async () => {
     const token = await seedClaim(world);

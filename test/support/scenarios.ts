@@ -66,6 +66,19 @@ export async function createWorld(dynamodbEndpoint: string): Promise<World> {
   };
 }
 
+/** One reconciler run over this world, as the scheduled function would do it at `clock`. */
+export function reconcileIn(world: World, clock: Date, maxDevices = 100) {
+  return reconcile({
+    inventory: world.inventory,
+    iot: world.gateway,
+    policyName: POLICY,
+    logger: silent,
+    clock: () => clock,
+    staleAfterMs: 0,
+    maxDevices,
+  });
+}
+
 /** The gateway as an attempt sees it that dies (a Lambda timeout or crash) while attaching the policy. */
 export function dyingAtAttachPolicy(gateway: IotGateway): IotGateway {
   return Object.assign(Object.create(gateway) as IotGateway, {
@@ -179,16 +192,7 @@ export async function runScenario(world: World, scenario: Scenario): Promise<Sce
   clock = new Date(Date.now() + LEASE_MS + 1_000);
   let reconciled = 0;
   if (scenario.after === 'reconcile then retry') {
-    const report = await reconcile({
-      inventory: world.inventory,
-      iot: world.gateway,
-      policyName: POLICY,
-      logger: silent,
-      clock: () => clock,
-      staleAfterMs: 0,
-      maxDevices: 100,
-    });
-    reconciled = report.rolledBack;
+    reconciled = (await reconcileIn(world, clock)).rolledBack;
   }
   const retry: Outcome = await attempt(world.inventory, world.gateway).then(
     () => 'completed' as const,
