@@ -118,8 +118,11 @@ export async function registerDevice(
       await deps.inventory.takeOver(existing, device, now);
       logger.info('registration taken over', { from: existing.status, progress: existing.progress });
     } else {
-      assertClaimUsable(claim, use, { spendsAUse: true });
+      assertClaimUsable(claim, use, { spendsAUse: false });
       device = draftDevice(request, claim, csrSha256, deps, now);
+      // The two reads are concurrent: the last use may have gone to this device's own duplicate
+      // between them. Explained (and replayed, if so) like a refused transaction.
+      if (claim.usesLeft <= 0) throw new ReservationRejectedError(true, false);
       await deps.inventory.reserve(claim, device, now);
       logger.info('device reserved', {
         thingName: device.thingName,
@@ -128,9 +131,11 @@ export async function registerDevice(
       });
     }
   } catch (error) {
-    if (error instanceof ReservationRejectedError)
-      await explainRejection(error, request, tokenHash, csrSha256, use, deps);
-    throw error;
+    if (!(error instanceof ReservationRejectedError)) throw error;
+    // A duplicate can lose the race to its own twin, which may have finished meanwhile: a replay.
+    const finished = await explainRejection(error, request, tokenHash, csr, use, deps);
+    logger.info('registration replayed after a race', { certificateId: finished.certificateId });
+    return { status: 200, body: responseFor(finished, finished, endpoints, deps.settings) };
   }
 
   const { certificate, privateKey } = await provision(device, csr, existing, deps, clock, logger);
@@ -220,22 +225,26 @@ function nextAttempt(
   };
 }
 
-/** Re-reads after a failed transaction and throws the error that describes what changed. */
+/**
+ * Re-reads after a failed transaction. Returns the device if what changed is this very registration,
+ * finished by a concurrent duplicate (a replay); otherwise throws the error that describes it.
+ */
 async function explainRejection(
   rejection: ReservationRejectedError,
   request: RegisterRequest,
   tokenHash: string,
-  csrSha256: string,
+  csr: ParsedCsr | undefined,
   use: ClaimUse,
   deps: RegistrationDeps,
-): Promise<never> {
+): Promise<DeviceRecord> {
   const [claim, device] = await Promise.all([
     deps.inventory.getClaim(tokenHash),
     deps.inventory.getDevice(request.serialNumber),
   ]);
   if (!claim) throw new ClaimTokenUnknownError('no claim matches this token');
+  if (device && isReplay(device, tokenHash, csr)) return device;
   if (rejection.claimRejected) assertClaimUsable(claim, use, { spendsAUse: device?.tokenHash !== tokenHash });
-  if (device) assertTakeable(device, tokenHash, csrSha256, use.now);
+  if (device) assertTakeable(device, tokenHash, csr?.sha256 ?? SERVER_KEYGEN, use.now);
   throw new RegistrationConflictError('a concurrent request changed this claim or device; retry', {
     retryAfterSeconds: 1,
     cause: rejection,

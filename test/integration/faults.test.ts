@@ -2,6 +2,7 @@ import { DescribeCertificateCommand, ListCertificatesCommand } from '@aws-sdk/cl
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { checkInvariants } from '../../sandbox/invariants.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
+import { hashClaimToken } from '../../shared/claims/token.js';
 import { LEASE_MS } from '../../shared/registration/register-device.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import {
@@ -79,6 +80,50 @@ describe('races through the IoT emulator', () => {
     expect(after - before).toBe(1);
     expect(await checkInvariants(world.stores)).toEqual([]);
   }, 60_000);
+});
+
+describe('a duplicate that loses the race to its own twin', () => {
+  it.each([
+    ['before the twin reserved (both reads stale)', true],
+    ['between its two reads (device stale, claim already spent)', false],
+  ])(
+    'gets the finished registration replayed (200, same certificate) when it read %s',
+    async (_when, staleClaim) => {
+      const token = await seedClaim(world);
+      const csr = buildCsr();
+      const before = await world.inventory.getClaim(hashClaimToken(token));
+      const first = await registerIn(world, token, `SN-TWIN-${staleClaim}`, csr.pem);
+      // The duplicate's first reads, taken before its twin committed.
+      let deviceReads = 0;
+      let claimReads = 0;
+      const stale = Object.assign(Object.create(world.inventory) as World['inventory'], {
+        getDevice: (serial: string) =>
+          deviceReads++ === 0 ? Promise.resolve(undefined) : world.inventory.getDevice(serial),
+        getClaim: (hash: string) =>
+          staleClaim && claimReads++ === 0 ? Promise.resolve(before) : world.inventory.getClaim(hash),
+      });
+
+      const duplicate = await registerIn(
+        { ...world, inventory: stale },
+        token,
+        `SN-TWIN-${staleClaim}`,
+        csr.pem,
+      );
+
+      expect(duplicate.status).toBe(200);
+      expect(duplicate.body.certificateId).toBe(first.body.certificateId);
+      expect(await checkInvariants(world.stores)).toEqual([]);
+    },
+  );
+
+  it('still refuses another device on a used-up claim', async () => {
+    const token = await seedClaim(world);
+    await registerIn(world, token, 'SN-USED-1', buildCsr().pem);
+
+    expect(await codeRejectedBy(registerIn(world, token, 'SN-USED-2', buildCsr().pem))).toBe(
+      'CLAIM_TOKEN_USED_UP',
+    );
+  });
 });
 
 describe('retries that replace a certificate', () => {
