@@ -6,11 +6,16 @@ import {
   InvalidRequestError,
   RegistrationConflictError,
   RegistrationInProgressError,
+  ServiceUnavailableError,
 } from '../errors.js';
 import type { Claim, DeviceRecord } from '../inventory/model.js';
 import type { IotGateway } from '../iot/iot-gateway.js';
 import type { Logger } from '../logger.js';
-import { retryWhileDetaching } from '../registration/rollback.js';
+import {
+  DEFAULT_ROLLBACK_BUDGET_MS,
+  retryWhileDetaching,
+  WHILE_DETACHING,
+} from '../registration/rollback.js';
 import type { AdminStore, Page } from './admin-store.js';
 import type { CreateClaimsRequest, ListQuery, RevokeClaimsRequest } from './schemas.js';
 
@@ -163,10 +168,17 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
     ]);
   }
   if ((await iot.thingProvisioningId(device.thingName)) === device.provisioningId) {
-    // DeleteThing refuses a thing whose detachment is still propagating in AWS IoT.
-    await retryWhileDetaching(() => iot.deleteThing(device.thingName), {
-      errors: ['InvalidRequestException', 'DeleteConflictException'],
-      attempts: 5,
+    // DeleteThing refuses a thing whose detachment is still propagating in AWS IoT; past the budget the
+    // operator's retry (idempotent) finishes the job.
+    await retryWhileDetaching(() => iot.deleteThing(device.thingName), WHILE_DETACHING.thing, {
+      until: Date.now() + DEFAULT_ROLLBACK_BUDGET_MS,
+    }).catch((error: unknown) => {
+      const name = error instanceof Error ? error.name : '';
+      if (!WHILE_DETACHING.thing.includes(name)) throw error;
+      throw new ServiceUnavailableError('the thing is still being detached in AWS IoT; retry', {
+        retryAfterSeconds: 5,
+        cause: error,
+      });
     });
   }
   const now = (deps.clock ?? (() => new Date()))();

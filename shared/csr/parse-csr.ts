@@ -15,6 +15,8 @@ export interface ParsedCsr {
   sha256: string;
   /** The request's SubjectPublicKeyInfo, DER. */
   spki: Buffer;
+  /** SHA-256 of the SubjectPublicKeyInfo, hex: the key's identity across CSRs and certificates. */
+  publicKeySha256: string;
   keyType: 'RSA' | 'EC';
   /** RSA modulus bits, or the EC curve's field size. */
   keyBits: number;
@@ -80,10 +82,16 @@ export function parseCsr(input: string): ParsedCsr {
     pem: `${pem}\n`,
     sha256: createHash('sha256').update(der).digest('hex'),
     spki: parts.spki,
+    publicKeySha256: publicKeySha256(parts.spki),
     keyType,
     keyBits,
     ...(curve ? { curve } : {}),
   };
+}
+
+/** The identity of a public key: SHA-256 of its SubjectPublicKeyInfo DER, hex. */
+export function publicKeySha256(spki: Buffer): string {
+  return createHash('sha256').update(spki).digest('hex');
 }
 
 interface RequestParts {

@@ -226,6 +226,6 @@ describe('the packaged template', () => {
     const indexes = (
       resource('DevicesTable').Properties.GlobalSecondaryIndexes as { IndexName: string }[]
     ).map((i) => i.IndexName);
-    expect(indexes).toEqual(['byBatch', 'byStatus']);
+    expect(indexes).toEqual(['byBatch', 'byStatus', 'byCertificate']);
   });
 });
