@@ -83,6 +83,12 @@ describe('bad input to POST /register: always a specific 4xx, never a 5xx, nothi
     ['an over-long serial', post(body({ serialNumber: 'S'.repeat(200) })), 'INVALID_REQUEST'],
     ['an over-long CSR', post(body({ csr: 'A'.repeat(9000) })), 'INVALID_REQUEST'],
     ['attributes as an array', post(body({ attributes: ['model'] })), 'INVALID_REQUEST'],
+    ['an attribute named constructor', post(body({ attributes: { constructor: 'x' } })), 'INVALID_REQUEST'],
+    [
+      'an attribute named __proto__',
+      post(body({ attributes: JSON.parse('{"__proto__":"x"}') })),
+      'INVALID_REQUEST',
+    ],
     ['a serial with a path', post(body({ serialNumber: '../../etc/passwd' })), 'INVALID_SERIAL_NUMBER'],
     ['a serial with unicode', post(body({ serialNumber: 'SN-☃' })), 'INVALID_SERIAL_NUMBER'],
     ['a serial with a newline', post(body({ serialNumber: 'SN\nBAD' })), 'INVALID_SERIAL_NUMBER'],
