@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { inParallel } from '../concurrency.js';
 import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
-import { decodeCursor, encodeCursor } from '../inventory/cursor.js';
+import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inventory/cursor.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
 import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
 import type { AdminStore, Page } from './admin-store.js';
@@ -61,6 +61,7 @@ export class DynamoDbAdminStore implements AdminStore {
         KeyConditionExpression: 'batchId = :batch',
         ExpressionAttributeValues: { ':batch': batchId },
       },
+      CURSOR_KEYS.claimsByBatch,
       limit,
       cursor,
     );
@@ -132,6 +133,7 @@ export class DynamoDbAdminStore implements AdminStore {
             ...(filter.status ? { ':status': filter.status } : {}),
           },
         },
+        CURSOR_KEYS.devicesByBatch,
         limit,
         cursor,
       );
@@ -145,6 +147,7 @@ export class DynamoDbAdminStore implements AdminStore {
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':status': filter.status },
         },
+        CURSOR_KEYS.devicesByStatus,
         limit,
         cursor,
       );
@@ -186,19 +189,30 @@ export class DynamoDbAdminStore implements AdminStore {
 
   /**
    * Pages through a query until `limit` items are found (a filter may thin pages out); the cursor is
-   * the last evaluated key, base64url-encoded.
+   * the last evaluated key, base64url-encoded, with the index's `keys`.
    */
-  private async query<T>(input: QueryCommandInput, limit: number, cursor?: string): Promise<Page<T>> {
+  private async query<T>(
+    input: QueryCommandInput,
+    keys: readonly string[],
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<T>> {
     const items: T[] = [];
-    let startKey = decodeCursor(cursor);
+    let startKey: Record<string, unknown> | undefined = decodeCursor(cursor, keys);
+    let fromClient = startKey !== undefined;
     do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          ...input,
-          Limit: limit - items.length,
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
+      const page = new QueryCommand({
+        ...input,
+        Limit: limit - items.length,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      });
+      const out = await this.doc.send(page).catch((error: unknown) => {
+        // A well-shaped key from another partition or range: DynamoDB refuses it as a start key.
+        if (fromClient && error instanceof Error && error.name === 'ValidationException')
+          throw cursorRefused(error);
+        throw error;
+      });
+      fromClient = false;
       items.push(...((out.Items ?? []) as T[]));
       startKey = out.LastEvaluatedKey;
     } while (startKey && items.length < limit);

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../claims/claim-rules.js';
 import { ServiceUnavailableError, ThrottledError } from '../errors.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { CURSOR_KEYS, decodeCursor, encodeCursor } from './cursor.js';
 import { type Inventory, type IssuedCertificate, ReservationRejectedError } from './inventory.js';
 import { type Claim, type DeviceRecord, type Failure, type Progress, SERVER_KEYGEN } from './model.js';
 
@@ -180,7 +180,7 @@ export class DynamoDbInventory implements Inventory {
             ...(status === 'FAILED' ? { ':incomplete': 'INCOMPLETE' } : {}),
           },
           Limit: limit,
-          ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor) } : {}),
+          ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor, CURSOR_KEYS.devicesByStatus) } : {}),
         }),
       ),
     );
