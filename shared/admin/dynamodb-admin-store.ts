@@ -10,6 +10,7 @@ import {
 import { inParallel } from '../concurrency.js';
 import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
 import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inventory/cursor.js';
+import { guardDynamoDb } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
 import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
 import type { AdminStore, Page } from './admin-store.js';
@@ -46,8 +47,8 @@ export class DynamoDbAdminStore implements AdminStore {
         });
       }
       if (attempt > 0) await this.sleep(Math.min(2_000, 50 * 2 ** attempt));
-      const out = await this.doc.send(
-        new BatchWriteCommand({ RequestItems: { [this.tables.claims]: requests } }),
+      const out = await guardDynamoDb(() =>
+        this.doc.send(new BatchWriteCommand({ RequestItems: { [this.tables.claims]: requests } })),
       );
       requests = (out.UnprocessedItems?.[this.tables.claims] ?? []) as typeof requests;
     }
@@ -68,37 +69,43 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async findClaim(claimId: string): Promise<Claim | undefined> {
-    const keys = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tables.claims,
-        IndexName: 'byClaimId',
-        KeyConditionExpression: 'claimId = :id',
-        ExpressionAttributeValues: { ':id': claimId },
-      }),
+    const keys = await guardDynamoDb(() =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.tables.claims,
+          IndexName: 'byClaimId',
+          KeyConditionExpression: 'claimId = :id',
+          ExpressionAttributeValues: { ':id': claimId },
+        }),
+      ),
     );
     const tokenHash = keys.Items?.[0]?.tokenHash as string | undefined;
     if (!tokenHash) return undefined;
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.tables.claims, Key: { tokenHash }, ConsistentRead: true }),
+    const out = await guardDynamoDb(() =>
+      this.doc.send(
+        new GetCommand({ TableName: this.tables.claims, Key: { tokenHash }, ConsistentRead: true }),
+      ),
     );
     return out.Item as Claim | undefined;
   }
 
   async revokeClaim(tokenHash: string, now: Date): Promise<boolean> {
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.claims,
-          Key: { tokenHash },
-          UpdateExpression: 'SET #status = :revoked, revokedAt = :now',
-          ConditionExpression: '#status = :active',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':revoked': 'REVOKED',
-            ':active': 'ACTIVE',
-            ':now': now.toISOString(),
-          },
-        }),
+      await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.claims,
+            Key: { tokenHash },
+            UpdateExpression: 'SET #status = :revoked, revokedAt = :now',
+            ConditionExpression: '#status = :active',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':revoked': 'REVOKED',
+              ':active': 'ACTIVE',
+              ':now': now.toISOString(),
+            },
+          }),
+        ),
       );
       return true;
     } catch (error) {
@@ -108,8 +115,10 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async getDevice(serialNumber: string): Promise<DeviceRecord | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.tables.devices, Key: { serialNumber }, ConsistentRead: true }),
+    const out = await guardDynamoDb(() =>
+      this.doc.send(
+        new GetCommand({ TableName: this.tables.devices, Key: { serialNumber }, ConsistentRead: true }),
+      ),
     );
     return out.Item as DeviceRecord | undefined;
   }
@@ -157,28 +166,30 @@ export class DynamoDbAdminStore implements AdminStore {
 
   async markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean> {
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.devices,
-          Key: { serialNumber: device.serialNumber },
-          UpdateExpression:
-            'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress',
-          ConditionExpression: 'leaseId = :lease AND #status = :was',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':decommissioned': 'DECOMMISSIONED',
-            ':now': now.toISOString(),
-            ':lease': device.leaseId,
-            ':was': device.status,
-            ':progress': {
-              ...device.progress,
-              policyAttached: false,
-              thingAttached: false,
-              thing: false,
-              certificateActive: false,
+      await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.devices,
+            Key: { serialNumber: device.serialNumber },
+            UpdateExpression:
+              'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress',
+            ConditionExpression: 'leaseId = :lease AND #status = :was',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':decommissioned': 'DECOMMISSIONED',
+              ':now': now.toISOString(),
+              ':lease': device.leaseId,
+              ':was': device.status,
+              ':progress': {
+                ...device.progress,
+                policyAttached: false,
+                thingAttached: false,
+                thing: false,
+                certificateActive: false,
+              },
             },
-          },
-        }),
+          }),
+        ),
       );
       return true;
     } catch (error) {
@@ -206,7 +217,7 @@ export class DynamoDbAdminStore implements AdminStore {
         Limit: limit - items.length,
         ...(startKey ? { ExclusiveStartKey: startKey } : {}),
       });
-      const out = await this.doc.send(page).catch((error: unknown) => {
+      const out = await guardDynamoDb(() => this.doc.send(page)).catch((error: unknown) => {
         // A well-shaped key from another partition or range: DynamoDB refuses it as a start key.
         if (fromClient && error instanceof Error && error.name === 'ValidationException')
           throw cursorRefused(error);
