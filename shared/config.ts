@@ -52,6 +52,8 @@ export interface AdminConfig {
   devicesTable: string;
   claimsTable: string;
   policyName: string;
+  /** The register function's THING_NAME_PREFIX: claim batches are checked against it. */
+  defaultThingNamePrefix: string;
 }
 
 export function loadAdminConfig(env: Env = process.env): AdminConfig {
@@ -59,6 +61,7 @@ export function loadAdminConfig(env: Env = process.env): AdminConfig {
     devicesTable: required(env, 'DEVICES_TABLE'),
     claimsTable: required(env, 'CLAIMS_TABLE'),
     policyName: required(env, 'IOT_POLICY_NAME'),
+    defaultThingNamePrefix: env.THING_NAME_PREFIX ?? '',
   };
 }
 

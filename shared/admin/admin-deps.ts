@@ -14,6 +14,7 @@ export const adminDeps: AdminDeps = {
   }),
   iot: new AwsIotGateway(iotClient()),
   policyName: config.policyName,
+  defaultThingNamePrefix: config.defaultThingNamePrefix,
   logger: createLogger({ api: 'admin' }),
 };
 

@@ -7,10 +7,12 @@ import {
   RegistrationConflictError,
   RegistrationInProgressError,
   ServiceUnavailableError,
+  ThingNameTooLongError,
 } from '../errors.js';
 import type { Claim, DeviceRecord } from '../inventory/model.js';
 import type { IotGateway } from '../iot/iot-gateway.js';
 import type { Logger } from '../logger.js';
+import { MAX_THING_NAME_LENGTH } from '../registration/request.js';
 import {
   DEFAULT_ROLLBACK_BUDGET_MS,
   retryWhileDetaching,
@@ -23,6 +25,8 @@ export interface AdminDeps {
   store: AdminStore;
   iot: IotGateway;
   policyName: string;
+  /** THING_NAME_PREFIX: what registration puts before the serial when a claim names no prefix. */
+  defaultThingNamePrefix: string;
   logger: Logger;
   clock?: () => Date;
 }
@@ -63,6 +67,7 @@ export async function createClaims(
     throw new InvalidRequestError('serialNumbers has duplicates');
   const count = serials?.length ?? request.count;
   if (count === undefined) throw new InvalidRequestError('give count or serialNumbers');
+  checkThingNames(request.thingNamePrefix || deps.defaultThingNamePrefix, serials);
   const now = (deps.clock ?? (() => new Date()))();
   const minted = Array.from({ length: count }, (_, i) =>
     mintClaim(
@@ -89,6 +94,40 @@ export async function createClaims(
       ...(claim.serialNumber ? { serialNumber: claim.serialNumber } : {}),
     })),
   };
+}
+
+/** Errors listed for a batch whose thing names are too long: enough to act on, not one per serial. */
+const MAX_LISTED_ERRORS = 10;
+
+/**
+ * Refuses a batch whose claims could never register: a prefix that leaves no room for a serial
+ * number, or a bound serial that makes a thing name over AWS IoT's limit. Registration builds the
+ * thing name the same way (shared/registration/register-device.ts).
+ */
+function checkThingNames(prefix: string, serials: string[] | undefined): void {
+  if (prefix.length >= MAX_THING_NAME_LENGTH) {
+    const detail = `the thing name prefix is ${prefix.length} characters; with a serial number it would exceed ${MAX_THING_NAME_LENGTH}`;
+    throw new ThingNameTooLongError(detail, {
+      extensions: { errors: [{ pointer: '/thingNamePrefix', detail }] },
+    });
+  }
+  const tooLong = (serials ?? []).flatMap((serial, index) => {
+    const length = prefix.length + serial.length;
+    if (length <= MAX_THING_NAME_LENGTH) return [];
+    return [
+      {
+        pointer: `/serialNumbers/${index}`,
+        detail: `the thing name would be ${length} characters (prefix ${prefix.length} + serial ${serial.length}); AWS IoT allows ${MAX_THING_NAME_LENGTH}`,
+      },
+    ];
+  });
+  if (tooLong.length > 0) {
+    throw new ThingNameTooLongError(
+      `${tooLong.length} serial number(s) with the prefix make thing names over ${MAX_THING_NAME_LENGTH} characters; ` +
+        `use a shorter prefix or serials of at most ${MAX_THING_NAME_LENGTH - prefix.length} characters`,
+      { extensions: { errors: tooLong.slice(0, MAX_LISTED_ERRORS) } },
+    );
+  }
 }
 
 export async function listClaims(

@@ -8,8 +8,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../claims/claim-rules.js';
-import { ServiceUnavailableError, ThrottledError } from '../errors.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { ThrottledError } from '../errors.js';
+import { CURSOR_KEYS, decodeCursor, encodeCursor } from './cursor.js';
+import { guardDynamoDb as call } from './dynamodb-errors.js';
 import {
   type Inventory,
   type IssuedCertificate,
@@ -276,7 +277,7 @@ export class DynamoDbInventory implements Inventory {
             ...(status === 'FAILED' ? { ':incomplete': 'INCOMPLETE' } : {}),
           },
           Limit: limit,
-          ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor) } : {}),
+          ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor, CURSOR_KEYS.devicesByStatus) } : {}),
         }),
       ),
     );
@@ -418,28 +419,4 @@ function claimValues(device: DeviceRecord, now: Date): Record<string, unknown> {
     ':serial': device.serialNumber,
     ...(device.csrSha256 === SERVER_KEYGEN ? { ':yes': true } : {}),
   };
-}
-
-const THROTTLING = new Set([
-  'ThrottlingException',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-]);
-const UNAVAILABLE = new Set(['InternalServerError', 'ServiceUnavailable', 'TimeoutError']);
-
-/** Maps DynamoDB capacity errors to the client-facing 429/503; everything else propagates. */
-async function call<T>(send: () => Promise<T>): Promise<T> {
-  try {
-    return await send();
-  } catch (error) {
-    const name = error instanceof Error ? error.name : '';
-    if (THROTTLING.has(name))
-      throw new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1, cause: error });
-    if (UNAVAILABLE.has(name))
-      throw new ServiceUnavailableError('the inventory is unavailable', {
-        retryAfterSeconds: 2,
-        cause: error,
-      });
-    throw error;
-  }
 }

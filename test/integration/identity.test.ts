@@ -94,6 +94,7 @@ describe('a thing name is one device for life', () => {
       store: new DynamoDbAdminStore(world.stores.dynamo, world.stores.tables),
       iot: world.gateway,
       policyName: POLICY,
+      defaultThingNamePrefix: '',
       logger: createLogger({}, 'error', () => {}),
     });
     const token = await seedClaim(world, { thingNamePrefix: 'P-' });
