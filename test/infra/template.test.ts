@@ -218,7 +218,7 @@ describe('the packaged template', () => {
     },
   );
 
-  it('expires claims with DynamoDB TTL and indexes devices by batch and by status', () => {
+  it('expires claims with DynamoDB TTL and indexes devices by batch, status, certificate and public key', () => {
     expect(resource('ClaimsTable').Properties.TimeToLiveSpecification).toEqual({
       AttributeName: 'purgeAt',
       Enabled: true,
@@ -226,6 +226,6 @@ describe('the packaged template', () => {
     const indexes = (
       resource('DevicesTable').Properties.GlobalSecondaryIndexes as { IndexName: string }[]
     ).map((i) => i.IndexName);
-    expect(indexes).toEqual(['byBatch', 'byStatus']);
+    expect(indexes).toEqual(['byBatch', 'byStatus', 'byCertificate', 'byPublicKey']);
   });
 });
