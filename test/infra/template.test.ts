@@ -203,8 +203,8 @@ describe('the packaged template', () => {
     });
   });
 
-  it.each(['ClaimsTable', 'DevicesTable'])(
-    'makes %s on-demand, encrypted, point-in-time recoverable and retained',
+  it.each(['ClaimsTable', 'DevicesTable', 'DeviceDataTable'])(
+    'makes %s on-demand, encrypted, point-in-time recoverable, deletion-protected and retained',
     (id) => {
       const table = resource(id);
 
