@@ -77,9 +77,25 @@ describe('the packaged template', () => {
     expect(render(resource('RoleAlias').Properties.RoleArn)).toBe('<DeviceRole.Arn>');
     const trust = (resource('DeviceRole').Properties.AssumeRolePolicyDocument as { Statement: Statement[] })
       .Statement;
-    expect(trust).toEqual([
+    expect(trust).toMatchObject([
       { Effect: 'Allow', Principal: { Service: 'credentials.iot.amazonaws.com' }, Action: 'sts:AssumeRole' },
     ]);
+  });
+
+  it("lets the credentials provider assume the device role only for this account's role alias", () => {
+    const [trust, ...others] = (
+      resource('DeviceRole').Properties.AssumeRolePolicyDocument as { Statement: Statement[] }
+    ).Statement;
+    const condition = (trust?.Condition ?? {}) as Record<string, Record<string, unknown>>;
+
+    expect(others).toEqual([]);
+    expect(render(condition.StringEquals?.['aws:SourceAccount'])).toBe('<AWS::AccountId>');
+    // Written out, not Fn::GetAtt RoleAlias.RoleAliasArn: the role alias already depends on this role.
+    expect(render(condition.ArnEquals?.['aws:SourceArn'])).toBe(
+      `arn:$${'{'}AWS::Partition}:iot:$${'{'}AWS::Region}:$${'{'}AWS::AccountId}:rolealias/${String(
+        resource('RoleAlias').Properties.RoleAlias,
+      )}`,
+    );
   });
 
   it('keeps the role alias credential duration within what AWS allows (900-43200 s)', () => {
