@@ -219,6 +219,31 @@ describe('the packaged template', () => {
     });
   });
 
+  it('writes an HTTP API access log to a log group with a retention', () => {
+    const stage = resource('HttpApiStage');
+    const settings = stage.Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
+
+    expect(render(settings.DestinationArn)).toBe('<HttpApiLogGroup.Arn>');
+    expect(resource('HttpApiLogGroup').Properties.RetentionInDays).toBeGreaterThan(0);
+  });
+
+  it('logs who called which route and how it ended, as JSON, and nothing a request carries', () => {
+    const { Format } = resource('HttpApiStage').Properties.AccessLogSettings as { Format: string };
+    const fields = JSON.parse(Format) as Record<string, string>;
+
+    expect(fields).toMatchObject({
+      requestId: '$context.requestId',
+      ip: '$context.identity.sourceIp',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      responseLength: '$context.responseLength',
+      integrationErrorMessage: '$context.integrationErrorMessage',
+    });
+    // The claim token travels in the body; headers and the query string are the client's too.
+    for (const variable of Object.values(fields))
+      expect(variable).not.toMatch(/header|body|querystring|path|userAgent|clientCert|input/i);
+  });
+
   it.each(['ClaimsTable', 'DevicesTable', 'DeviceDataTable'])(
     'makes %s on-demand, encrypted, point-in-time recoverable, deletion-protected and retained',
     (id) => {
