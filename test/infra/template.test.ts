@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * Checks the security model in the template `serverless package` produced (npm test packages
- * first), not in prose: the chain, least privilege, throttling, and data protection.
+ * first), not in prose: the chain, least privilege, throttling, and data protection. What depends on
+ * other deploy-time parameters is checked in serverless.yml resolved with them (`serverless print`).
  */
 const TEMPLATE = '.serverless/cloudformation-template-update-stack.json';
 
@@ -20,14 +22,40 @@ interface Statement {
   Principal?: { Service?: string };
   Condition?: unknown;
 }
+interface Template {
+  Resources: Record<string, Resource>;
+  Conditions?: Record<string, unknown>;
+}
 
+let template: Template;
 let resources: Record<string, Resource>;
 
 beforeAll(() => {
   if (!existsSync(TEMPLATE)) throw new Error(`${TEMPLATE} is missing: run "npm run package" first`);
-  resources = (JSON.parse(readFileSync(TEMPLATE, 'utf8')) as { Resources: Record<string, Resource> })
-    .Resources;
+  template = JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Template;
+  resources = template.Resources;
 });
+
+/** serverless.yml resolved with these deploy-time parameters (and the defaults for the others). */
+function resolvedWith(params: Record<string, string>): Template & {
+  functions: Record<string, { environment?: Record<string, string> }>;
+} {
+  const output = execFileSync(
+    'node_modules/.bin/serverless',
+    [
+      'print',
+      '--format',
+      'json',
+      ...Object.entries(params).map(([name, value]) => `--param=${name}=${value}`),
+    ],
+    { encoding: 'utf8', env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' } },
+  );
+  const config = JSON.parse(output) as {
+    functions: Record<string, { environment?: Record<string, string> }>;
+    resources: Template;
+  };
+  return { ...config.resources, functions: config.functions };
+}
 
 /** Renders intrinsic functions to readable strings: Fn::Join joined, Ref and GetAtt as <Name>. */
 function render(value: unknown): string {
@@ -48,9 +76,53 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function statementsOf(roleId: string): Statement[] {
-  const policies = resources[roleId]?.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[];
+/** A policy's Statement entry: a statement, or `Fn::If [condition, statement, AWS::NoValue]`. */
+type StatementEntry = Statement | { 'Fn::If': [string, unknown, unknown] };
+
+function entriesOf(role: Resource | undefined): StatementEntry[] {
+  const policies = role?.Properties.Policies as { PolicyDocument: { Statement: StatementEntry[] } }[];
   return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+}
+
+function isNoValue(value: unknown): boolean {
+  return (value as { Ref?: string } | undefined)?.Ref === 'AWS::NoValue';
+}
+
+/** Evaluates a CloudFormation condition whose parameters serverless has already resolved to literals. */
+function holds(condition: unknown, conditions: Record<string, unknown>): boolean {
+  const object = condition as Record<string, unknown[]> & { Condition?: string };
+  if (object.Condition) return holds(conditions[object.Condition], conditions);
+  if ('Fn::Equals' in object) {
+    const [left, right] = object['Fn::Equals'];
+    return JSON.stringify(left) === JSON.stringify(right);
+  }
+  if ('Fn::Not' in object) return !holds(object['Fn::Not'][0], conditions);
+  if ('Fn::Or' in object) return object['Fn::Or'].some((item) => holds(item, conditions));
+  if ('Fn::And' in object) return object['Fn::And'].every((item) => holds(item, conditions));
+  throw new Error(`cannot evaluate the condition ${JSON.stringify(condition)}`);
+}
+
+/** The statements a role grants once CloudFormation has evaluated the template's conditions. */
+function statementsOf(roleId: string, from: Template = template): Statement[] {
+  const conditions = from.Conditions ?? {};
+  return entriesOf(from.Resources[roleId]).flatMap((entry) => {
+    if (!('Fn::If' in entry)) return [entry];
+    const [name, whenTrue, whenFalse] = entry['Fn::If'];
+    const chosen = holds({ Condition: name }, conditions) ? whenTrue : whenFalse;
+    return isNoValue(chosen) ? [] : [chosen as Statement];
+  });
+}
+
+/** Every statement a role could grant, whichever way its conditions go. */
+function everyStatementOf(role: Resource): Statement[] {
+  return entriesOf(role).flatMap((entry) =>
+    'Fn::If' in entry
+      ? entry['Fn::If']
+          .slice(1)
+          .filter((branch) => !isNoValue(branch))
+          .map((branch) => branch as Statement)
+      : [entry],
+  );
 }
 
 function actions(statement: Statement): string[] {
@@ -126,13 +198,9 @@ describe('the packaged template', () => {
   });
 
   it('grants no wildcard actions in any role', () => {
-    for (const [, role] of roles()) {
-      const statements = (
-        role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]
-      ).flatMap((policy) => policy.PolicyDocument.Statement);
-      for (const statement of statements)
+    for (const [, role] of roles())
+      for (const statement of everyStatementOf(role))
         expect(actions(statement).filter((action) => action.includes('*'))).toEqual([]);
-    }
   });
 
   it('uses Resource "*" only for the IoT actions that support no resource-level permissions', () => {
@@ -140,11 +208,14 @@ describe('the packaged template', () => {
       .filter((statement) => render(statement.Resource) === '*')
       .flatMap(actions);
 
-    expect(unscoped.sort()).toEqual([
-      'iot:CreateCertificateFromCsr',
-      'iot:CreateKeysAndCertificate',
-      'iot:DescribeEndpoint',
-    ]);
+    expect(unscoped.sort()).toEqual(['iot:CreateCertificateFromCsr', 'iot:DescribeEndpoint']);
+  });
+
+  it('does not let register have AWS IoT generate keys (server-side keys are made in the function)', () => {
+    const granted = everyStatementOf(resource('RegisterRole')).flatMap(actions);
+
+    expect(granted).toContain('iot:CreateCertificateFromCsr');
+    expect(granted).not.toContain('iot:CreateKeysAndCertificate');
   });
 
   it('lets register attach only the device policy', () => {
@@ -176,6 +247,13 @@ describe('the packaged template', () => {
     expect(reconcile.ReservedConcurrentExecutions).toBe(1);
     expect(resource('ReconcileEventsRuleSchedule1').Properties.ScheduleExpression).toMatch(/^rate\(/);
     expect(render(query?.Resource)).toBe(`$${'{'}DevicesTable.Arn}/index/byStatus`);
+  });
+
+  it('passes the deploy-time AWS IoT endpoints to register, empty by default', () => {
+    const variables = (resource('RegisterLambdaFunction').Properties.Environment as { Variables: object })
+      .Variables;
+
+    expect(variables).toMatchObject({ IOT_CREDENTIALS_ENDPOINT: '', IOT_DATA_ENDPOINT: '' });
   });
 
   it("gives register a timeout under HTTP API's 30 s integration limit", () => {
@@ -268,5 +346,33 @@ describe('the packaged template', () => {
       resource('DevicesTable').Properties.GlobalSecondaryIndexes as { IndexName: string }[]
     ).map((i) => i.IndexName);
     expect(indexes).toEqual(['byBatch', 'byStatus', 'byCertificate', 'byPublicKey']);
+  });
+});
+
+describe('serverless.yml resolved with other deploy-time parameters', () => {
+  const credentialsEndpoint = 'abc123.credentials.iot.eu-west-1.amazonaws.com';
+  const dataEndpoint = 'abc123-ats.iot.eu-west-1.amazonaws.com';
+
+  it('lets register call iot:DescribeEndpoint only while an AWS IoT endpoint is left to look up', () => {
+    const describes = (from: Template) =>
+      statementsOf('RegisterRole', from).flatMap(actions).includes('iot:DescribeEndpoint');
+
+    expect(describes(template)).toBe(true);
+    expect(describes(resolvedWith({ iotCredentialsEndpoint: credentialsEndpoint }))).toBe(true);
+    expect(
+      describes(resolvedWith({ iotCredentialsEndpoint: credentialsEndpoint, iotDataEndpoint: dataEndpoint })),
+    ).toBe(false);
+  });
+
+  it('gives register the AWS IoT endpoints configured at deploy time', () => {
+    const { functions } = resolvedWith({
+      iotCredentialsEndpoint: credentialsEndpoint,
+      iotDataEndpoint: dataEndpoint,
+    });
+
+    expect(functions.register?.environment).toMatchObject({
+      IOT_CREDENTIALS_ENDPOINT: credentialsEndpoint,
+      IOT_DATA_ENDPOINT: dataEndpoint,
+    });
   });
 });
