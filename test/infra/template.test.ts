@@ -364,6 +364,25 @@ describe('serverless.yml resolved with other deploy-time parameters', () => {
     ).toBe(false);
   });
 
+  it('lets register create and delete only the things its thing name pattern allows', () => {
+    const thingsGrantedBy = (from: Template) =>
+      statementsOf('RegisterRole', from)
+        .filter((statement) => actions(statement).some((action) => /^iot:(Create|Delete)Thing$/.test(action)))
+        .map((statement) => [
+          actions(statement).sort(),
+          render(statement.Resource).replace(/^.*:thing\//, ''),
+        ]);
+
+    // No prefix configured: every thing, since a claim's prefix can be anything.
+    expect(thingsGrantedBy(template)).toEqual([[['iot:CreateThing', 'iot:DeleteThing'], '*']]);
+    expect(thingsGrantedBy(resolvedWith({ thingNamePrefix: 'SN-' }))).toEqual([
+      [['iot:CreateThing', 'iot:DeleteThing'], 'SN-*'],
+    ]);
+    expect(thingsGrantedBy(resolvedWith({ thingNamePrefix: 'SN-', thingNamePattern: 'fleet-*' }))).toEqual([
+      [['iot:CreateThing', 'iot:DeleteThing'], 'fleet-*'],
+    ]);
+  });
+
   it('gives register the AWS IoT endpoints configured at deploy time', () => {
     const { functions } = resolvedWith({
       iotCredentialsEndpoint: credentialsEndpoint,
