@@ -135,11 +135,29 @@ function resource(id: string): Resource {
   return found;
 }
 
+/** An AWS IoT ARN as the template writes it: `Fn::Sub` of the partition, region and account. */
+function iotArn(resourcePart: string): string {
+  return `arn:$${'{'}AWS::Partition}:iot:$${'{'}AWS::Region}:$${'{'}AWS::AccountId}:${resourcePart}`;
+}
+
 /** IAM policy variables, written so that neither JavaScript nor a linter reads them as templates. */
 const thingNameVariable = `$${'{'}credentials-iot:ThingName}`;
 const connectionThingVariable = `$${'{'}iot:Connection.Thing.ThingName}`;
 
 const roles = () => Object.entries(resources).filter(([, resource]) => resource.Type === 'AWS::IAM::Role');
+
+/**
+ * The IoT actions this stack grants that the Service Authorization Reference for AWS IoT lists with no
+ * resource type: IAM evaluates them against "*" only.
+ */
+const UNSCOPABLE_IOT_ACTIONS = [
+  'iot:AttachThingPrincipal',
+  'iot:CreateCertificateFromCsr',
+  'iot:DescribeEndpoint',
+  'iot:DetachThingPrincipal',
+  'iot:ListCertificates',
+  'iot:ListPrincipalThings',
+];
 
 describe('the packaged template', () => {
   it('declares the whole credentials chain: policy -> role alias -> role trusted by the credentials provider', () => {
@@ -164,9 +182,7 @@ describe('the packaged template', () => {
     expect(render(condition.StringEquals?.['aws:SourceAccount'])).toBe('<AWS::AccountId>');
     // Written out, not Fn::GetAtt RoleAlias.RoleAliasArn: the role alias already depends on this role.
     expect(render(condition.ArnEquals?.['aws:SourceArn'])).toBe(
-      `arn:$${'{'}AWS::Partition}:iot:$${'{'}AWS::Region}:$${'{'}AWS::AccountId}:rolealias/${String(
-        resource('RoleAlias').Properties.RoleAlias,
-      )}`,
+      iotArn(`rolealias/${String(resource('RoleAlias').Properties.RoleAlias)}`),
     );
   });
 
@@ -208,7 +224,12 @@ describe('the packaged template', () => {
       .filter((statement) => render(statement.Resource) === '*')
       .flatMap(actions);
 
-    expect(unscoped.sort()).toEqual(['iot:CreateCertificateFromCsr', 'iot:DescribeEndpoint']);
+    expect(unscoped.sort()).toEqual([
+      'iot:AttachThingPrincipal',
+      'iot:CreateCertificateFromCsr',
+      'iot:DescribeEndpoint',
+      'iot:DetachThingPrincipal',
+    ]);
   });
 
   it('does not let register have AWS IoT generate keys (server-side keys are made in the function)', () => {
@@ -218,12 +239,25 @@ describe('the packaged template', () => {
     expect(granted).not.toContain('iot:CreateKeysAndCertificate');
   });
 
-  it('lets register attach only the device policy', () => {
-    const attach = statementsOf('RegisterRole').find((statement) =>
-      actions(statement).includes('iot:AttachPolicy'),
-    );
+  it('grants the IoT actions without resource-level permissions on "*", where an ARN would never match', () => {
+    for (const [, role] of roles())
+      for (const statement of everyStatementOf(role))
+        if (actions(statement).some((action) => UNSCOPABLE_IOT_ACTIONS.includes(action)))
+          expect(render(statement.Resource)).toBe('*');
+  });
 
-    expect(render(attach?.Resource)).toContain(`:policy/$${'{'}DevicePolicy}`);
+  it('uses Resource "*" in no role for anything but the IoT actions without resource-level permissions', () => {
+    for (const [, role] of roles())
+      for (const statement of everyStatementOf(role))
+        if (render(statement.Resource) === '*')
+          expect(actions(statement).filter((action) => !UNSCOPABLE_IOT_ACTIONS.includes(action))).toEqual([]);
+  });
+
+  it('names certificates, the only resource IAM checks, for attaching and detaching IoT policies', () => {
+    for (const [, role] of roles())
+      for (const statement of everyStatementOf(role))
+        if (actions(statement).some((action) => /^iot:(Attach|Detach)Policy$/.test(action)))
+          expect(render(statement.Resource)).toBe(iotArn('cert/*'));
   });
 
   it('runs register under its own role, with reserved concurrency, on nodejs24.x', () => {
