@@ -271,16 +271,40 @@ describe('the packaged template', () => {
     );
   });
 
-  it('runs the reconciler on a schedule, alone, under its own role that can only query the byStatus index', () => {
+  it('runs the reconciler on a schedule, alone, under its own role', () => {
     const reconcile = resource('ReconcileLambdaFunction').Properties;
-    const query = statementsOf('ReconcileRole').find((statement) =>
-      actions(statement).includes('dynamodb:Query'),
-    );
 
     expect(render(reconcile.Role)).toBe('<ReconcileRole.Arn>');
     expect(reconcile.ReservedConcurrentExecutions).toBe(1);
     expect(resource('ReconcileEventsRuleSchedule1').Properties.ScheduleExpression).toMatch(/^rate\(/);
-    expect(render(query?.Resource)).toBe(`$${'{'}DevicesTable.Arn}/index/byStatus`);
+  });
+
+  it('lets the reconciler roll back stale registrations and sweep certificates, and nothing more', () => {
+    const granted: Record<string, string[]> = {};
+    for (const statement of everyStatementOf(resource('ReconcileRole')))
+      for (const action of actions(statement))
+        granted[action] = [...(granted[action] ?? []), ...render(statement.Resource).split(',')].sort();
+    const devices = '<DevicesTable.Arn>';
+    const index = (name: string) => `$${'{'}DevicesTable.Arn}/index/${name}`;
+    const certificates = [iotArn('cert/*')];
+    const things = [iotArn('thing/*')];
+
+    expect(granted).toEqual({
+      'logs:CreateLogStream': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-reconcile:\*$/)],
+      'logs:PutLogEvents': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-reconcile:\*$/)],
+      'dynamodb:Query': [index('byCertificate'), index('byPublicKey'), index('byStatus')],
+      'dynamodb:GetItem': [devices],
+      'dynamodb:UpdateItem': [devices],
+      'iot:ListCertificates': ['*'],
+      'iot:ListPrincipalThings': ['*'],
+      'iot:DescribeCertificate': certificates,
+      'iot:UpdateCertificate': certificates,
+      'iot:DeleteCertificate': certificates,
+      'iot:DetachThingPrincipal': ['*'],
+      'iot:DetachPolicy': certificates,
+      'iot:DescribeThing': things,
+      'iot:DeleteThing': things,
+    });
   });
 
   it('passes the deploy-time AWS IoT endpoints to register, empty by default', () => {
