@@ -213,6 +213,19 @@ describe('the packaged template', () => {
     expect(statements.every((statement) => render(statement.Resource) !== '*')).toBe(true);
   });
 
+  it("keeps every role's whole grant in its inline statements: no managed policies, NotAction or NotResource", () => {
+    const policyTypes = ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::IAM::RolePolicy'];
+
+    expect(Object.values(resources).filter((r) => policyTypes.includes(r.Type))).toEqual([]);
+    for (const [, role] of roles()) {
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      for (const statement of everyStatementOf(role)) {
+        expect(Object.keys(statement)).not.toContain('NotAction');
+        expect(Object.keys(statement)).not.toContain('NotResource');
+      }
+    }
+  });
+
   it('grants no wildcard actions in any role', () => {
     for (const [, role] of roles())
       for (const statement of everyStatementOf(role))
