@@ -420,7 +420,8 @@ describe('the packaged template', () => {
   });
 });
 
-describe('serverless.yml resolved with other deploy-time parameters', () => {
+// Each `serverless print` takes a few seconds, more on a busy machine.
+describe('serverless.yml resolved with other deploy-time parameters', { timeout: 60_000 }, () => {
   const credentialsEndpoint = 'abc123.credentials.iot.eu-west-1.amazonaws.com';
   const dataEndpoint = 'abc123-ats.iot.eu-west-1.amazonaws.com';
 
