@@ -36,6 +36,7 @@ describe('registration under faults (DynamoDB Local, IoT emulator, the invariant
       expect(result.retry).toBe('completed');
       expect(result.violationsAfterRetry).toEqual([]);
       expect(result.reconciled).toBe(scenario.after === 'reconcile then retry' ? 1 : 0);
+      expect(result.retired).toBe(scenario.orphans ?? 0);
     },
     60_000,
   );
