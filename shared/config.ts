@@ -54,6 +54,8 @@ export interface AdminConfig {
   policyName: string;
   /** The register function's THING_NAME_PREFIX: claim batches are checked against it. */
   defaultThingNamePrefix: string;
+  /** THING_NAME_PATTERN: the thing names the register role may create (IAM wildcards `*` and `?`). */
+  thingNamePattern: string;
 }
 
 export function loadAdminConfig(env: Env = process.env): AdminConfig {
@@ -62,6 +64,7 @@ export function loadAdminConfig(env: Env = process.env): AdminConfig {
     claimsTable: required(env, 'CLAIMS_TABLE'),
     policyName: required(env, 'IOT_POLICY_NAME'),
     defaultThingNamePrefix: env.THING_NAME_PREFIX ?? '',
+    thingNamePattern: env.THING_NAME_PATTERN || '*',
   };
 }
 

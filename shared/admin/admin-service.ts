@@ -27,6 +27,8 @@ export interface AdminDeps {
   policyName: string;
   /** THING_NAME_PREFIX: what registration puts before the serial when a claim names no prefix. */
   defaultThingNamePrefix: string;
+  /** THING_NAME_PATTERN: the thing names the register role may create; `*` (any) when absent. */
+  thingNamePattern?: string;
   logger: Logger;
   clock?: () => Date;
 }
@@ -67,7 +69,9 @@ export async function createClaims(
     throw new InvalidRequestError('serialNumbers has duplicates');
   const count = serials?.length ?? request.count;
   if (count === undefined) throw new InvalidRequestError('give count or serialNumbers');
-  checkThingNames(request.thingNamePrefix || deps.defaultThingNamePrefix, serials);
+  const prefix = request.thingNamePrefix || deps.defaultThingNamePrefix;
+  checkThingNames(prefix, serials);
+  checkThingNamePattern(prefix, serials, deps.thingNamePattern ?? '*');
   const now = (deps.clock ?? (() => new Date()))();
   const minted = Array.from({ length: count }, (_, i) =>
     mintClaim(
@@ -127,6 +131,32 @@ function checkThingNames(prefix: string, serials: string[] | undefined): void {
         `use a shorter prefix or serials of at most ${MAX_THING_NAME_LENGTH - prefix.length} characters`,
       { extensions: { errors: tooLong.slice(0, MAX_LISTED_ERRORS) } },
     );
+  }
+}
+
+/**
+ * Refuses a batch whose thing names the register role may not create (serverless.yml's
+ * `thingNamePattern` scopes iot:CreateThing): AWS would answer AccessDenied at registration. Bound
+ * serials are checked name by name; an unbound batch needs a pattern of the form `<literal>*` that its
+ * prefix starts with (any other pattern cannot be shown to admit every serial).
+ */
+function checkThingNamePattern(prefix: string, serials: string[] | undefined, pattern: string): void {
+  if (pattern === '*') return;
+  const glob = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+  const literal = /^[^*?]*\*$/.test(pattern) ? pattern.slice(0, -1) : undefined;
+  const admitted = serials
+    ? serials.every((serial) => glob.test(`${prefix}${serial}`))
+    : literal !== undefined && prefix.startsWith(literal);
+  if (!admitted) {
+    const detail = `thing names of this batch would not all match the deployment's thing name pattern "${pattern}", so AWS IoT would refuse to create them`;
+    throw new InvalidRequestError(detail, {
+      extensions: { errors: [{ pointer: '/thingNamePrefix', detail }] },
+    });
   }
 }
 

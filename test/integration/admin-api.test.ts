@@ -78,4 +78,24 @@ describe('POST /claims', () => {
 
     expect(await codeRejectedBy(minting)).toBe('THING_NAME_TOO_LONG');
   });
+
+  it.each([
+    ['a prefix outside it', { thingNamePrefix: 'other-' }, 'INVALID_REQUEST'],
+    ['bound serials outside it', { serialNumbers: ['X-1'] }, 'INVALID_REQUEST'],
+    ['a prefix inside it', { thingNamePrefix: 'acme-line3-' }, 'no error'],
+    ['bound serials inside it', { thingNamePrefix: 'acme-', serialNumbers: ['X-1'] }, 'no error'],
+  ])("checks a batch against the deployment's thing name pattern: %s", async (_what, batch, code) => {
+    const deps = {
+      store: new DynamoDbAdminStore(localDynamoDb(), TEST_TABLES),
+      iot: new RecordingIot(),
+      policyName: 'device-policy',
+      logger: createLogger({}, 'error', () => {}),
+      defaultThingNamePrefix: '',
+      thingNamePattern: 'acme-*',
+    };
+
+    const minting = createClaimsWith({ batchId: newBatch(), ttlSeconds: 3600, count: 1, ...batch }, deps);
+
+    expect(await codeRejectedBy(minting)).toBe(code);
+  });
 });
