@@ -37,6 +37,7 @@ describe('registration under faults (DynamoDB Local, IoT emulator, the invariant
       expect(result.violationsAfterRetry).toEqual([]);
       expect(result.reconciled).toBe(scenario.after === 'reconcile then retry' ? 1 : 0);
       expect(result.retired).toBe(scenario.orphans ?? 0);
+      if (scenario.rollback) expect(result.rollback).toMatch(new RegExp(`^${scenario.rollback}`));
     },
     60_000,
   );

@@ -127,6 +127,8 @@ export interface Scenario {
   /** Wraps the inventory or the IoT gateway during the first attempt (for DynamoDB faults or a dying attempt). */
   inventory?: (inventory: Inventory) => Inventory;
   iot?: (iot: IotGateway) => IotGateway;
+  /** What the first attempt's rollback must end with, where the row is about it. */
+  rollback?: 'COMPLETED' | 'INCOMPLETE';
   /** Certificates the final reconciler run must retire: created, their answer lost, never recorded. */
   orphans?: number;
   /** How long the first attempt may take before it counts as dead (default 5 s). */
@@ -288,6 +290,8 @@ export const SCENARIOS: Scenario[] = [
       DetachPolicy: { propagationMs: 2_000 },
     },
     expected: 'rolled back',
+    // Within the rollback's budget: it waits the propagation out and leaves nothing.
+    rollback: 'COMPLETED',
   },
   {
     name: 'AttachThingPrincipal keeps failing; detachments outlast the rollback budget (10 s)',
