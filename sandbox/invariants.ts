@@ -11,6 +11,7 @@ import {
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { publicKeySha256 } from '../shared/csr/parse-csr.js';
 import {
+  type BatchItem,
   type Claim,
   type DeviceRecord,
   isDeviceRecord,
@@ -53,7 +54,9 @@ export async function checkInvariants(
   const recordedKeys = new Set(
     items.flatMap((item) => (item.kind === 'public-key' ? [item.publicKeySha256] : [])),
   );
-  const claims = await scanAll<Claim>(documents, stores.tables.claims);
+  const claims = (await scanAll<Claim | BatchItem>(documents, stores.tables.claims)).filter(
+    (item): item is Claim => !('kind' in item),
+  );
   const certificates = [];
   for await (const page of paginateListCertificates({ client: stores.iot, pageSize: 250 }, {})) {
     certificates.push(...(page.certificates ?? []));

@@ -46,6 +46,8 @@ export type ErrorCode =
   | 'PUBLIC_KEY_IN_USE'
   | 'DEVICE_NOT_FOUND'
   | 'CLAIM_NOT_FOUND'
+  | 'BATCH_NOT_FOUND'
+  | 'BATCH_REVOKED'
   | 'PAYLOAD_TOO_LARGE'
   | 'THROTTLED'
   | 'SERVICE_UNAVAILABLE'
@@ -142,6 +144,13 @@ export class DeviceNotFoundError extends AppError {
 }
 export class ClaimNotFoundError extends AppError {
   readonly code = 'CLAIM_NOT_FOUND';
+}
+export class BatchNotFoundError extends AppError {
+  readonly code = 'BATCH_NOT_FOUND';
+}
+/** Claims cannot be added to a batch that was revoked. */
+export class BatchRevokedError extends AppError {
+  readonly code = 'BATCH_REVOKED';
 }
 
 // --- AWS capacity --------------------------------------------------------------------------------

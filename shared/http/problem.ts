@@ -36,6 +36,8 @@ export const PROBLEM_TYPES: Record<ErrorCode, ProblemType> = {
   PUBLIC_KEY_IN_USE: { status: 409, title: 'This public key is already registered to another device' },
   DEVICE_NOT_FOUND: { status: 404, title: 'No device has this serial number' },
   CLAIM_NOT_FOUND: { status: 404, title: 'No claim has this id' },
+  BATCH_NOT_FOUND: { status: 404, title: 'No batch has this id' },
+  BATCH_REVOKED: { status: 409, title: 'This batch was revoked' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The body is too large' },
   THROTTLED: { status: 429, title: 'Too many requests; retry later' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable; retry later' },

@@ -1,14 +1,6 @@
-import { type DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import {
-  DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  TransactWriteCommand,
-  type TransactWriteCommandInput,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../claims/claim-rules.js';
-import { ThrottledError } from '../errors.js';
 import { CURSOR_KEYS, decodeCursor, encodeCursor } from './cursor.js';
 import { guardDynamoDb as call } from './dynamodb-errors.js';
 import {
@@ -20,6 +12,7 @@ import {
 import {
   type Claim,
   type DeviceRecord,
+  devicesCounter,
   type Failure,
   type Progress,
   type PublicKeyItem,
@@ -27,14 +20,20 @@ import {
   SERVER_KEYGEN,
   type ThingNameItem,
   thingNameKey,
+  usedCounter,
 } from './model.js';
+import {
+  type BatchChange,
+  batchUpdate,
+  type TransactItem,
+  TransactionRefusedError,
+  writeTransaction,
+} from './transactions.js';
 
 export interface TableNames {
   claims: string;
   devices: string;
 }
-
-type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
 /** Inventory on DynamoDB: claims keyed by token hash, devices keyed by serial number. */
 export class DynamoDbInventory implements Inventory {
@@ -95,9 +94,15 @@ export class DynamoDbInventory implements Inventory {
       owner: device.serialNumber,
       createdAt: now.toISOString(),
     };
+    // A token's first use counts it as used in its batch (for multi-use tokens, as far as this read saw).
+    const firstUse = claim.usesLeft === claim.maxUses;
+    const batch = this.batchUpdate(claim.batchId, {
+      mustBeActive: true,
+      ...(firstUse ? { add: { [usedCounter(claim.expiresAt)]: 1 } } : {}),
+    });
     await this.transact(
-      [spend, create, this.ownedBy(thingName), this.ownedBy(publicKeyItem(device, now))],
-      ['claim', 'device', 'thingName', 'publicKey'],
+      [spend, create, this.ownedBy(thingName), this.ownedBy(publicKeyItem(device, now)), batch],
+      ['claim', 'device', 'thingName', 'publicKey', 'batch'],
     );
   }
 
@@ -163,9 +168,16 @@ export class DynamoDbInventory implements Inventory {
         },
       },
     };
+    // The record leaves FAILED or ACTIVE (a server-key re-issue): its batch counts one fewer there.
+    const leaving =
+      previous.status === 'FAILED' || previous.status === 'ACTIVE' ? previous.status : undefined;
+    const batch = this.batchUpdate(previous.batchId, {
+      mustBeActive: true,
+      ...(leaving ? { add: { [devicesCounter(leaving)]: -1 } } : {}),
+    });
     await this.transact(
-      [claimCheck, takeOver, this.ownedBy(publicKeyItem(next, now))],
-      ['claim', 'device', 'publicKey'],
+      [claimCheck, takeOver, this.ownedBy(publicKeyItem(next, now)), batch],
+      ['claim', 'device', 'publicKey', 'batch'],
     );
   }
 
@@ -215,7 +227,7 @@ export class DynamoDbInventory implements Inventory {
   }
 
   async markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void> {
-    await this.updateOwn(
+    await this.updateOwnCounting(
       device,
       'SET #status = :active, progress = :progress, updatedAt = :now, activatedAt = :now',
       {
@@ -223,6 +235,7 @@ export class DynamoDbInventory implements Inventory {
         ':progress': progress,
         ':now': now.toISOString(),
       },
+      { add: { [devicesCounter('ACTIVE')]: 1 }, registeredAt: now },
     );
   }
 
@@ -286,33 +299,39 @@ export class DynamoDbInventory implements Inventory {
   }
 
   async takeForReconcile(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<boolean> {
+    const take = {
+      TableName: this.tables.devices,
+      Key: { serialNumber: previous.serialNumber },
+      UpdateExpression:
+        'SET #status = :provisioning, leaseId = :lease, leaseUntil = :leaseUntil, updatedAt = :now',
+      ConditionExpression:
+        'leaseId = :previousLease AND ((#status = :provisioning AND leaseUntil < :nowMs) OR ' +
+        '(#status = :failed AND failure.#rollback = :incomplete))',
+      ExpressionAttributeNames: { '#status': 'status', '#rollback': 'rollback' },
+      ExpressionAttributeValues: {
+        ':provisioning': 'PROVISIONING',
+        ':failed': 'FAILED',
+        ':incomplete': 'INCOMPLETE',
+        ':previousLease': previous.leaseId,
+        ':lease': next.leaseId,
+        ':leaseUntil': next.leaseUntil,
+        ':nowMs': now.getTime(),
+        ':now': now.toISOString(),
+      },
+    };
     try {
-      await call(() =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tables.devices,
-            Key: { serialNumber: previous.serialNumber },
-            UpdateExpression:
-              'SET #status = :provisioning, leaseId = :lease, leaseUntil = :leaseUntil, updatedAt = :now',
-            ConditionExpression:
-              'leaseId = :previousLease AND ((#status = :provisioning AND leaseUntil < :nowMs) OR ' +
-              '(#status = :failed AND failure.#rollback = :incomplete))',
-            ExpressionAttributeNames: { '#status': 'status', '#rollback': 'rollback' },
-            ExpressionAttributeValues: {
-              ':provisioning': 'PROVISIONING',
-              ':failed': 'FAILED',
-              ':incomplete': 'INCOMPLETE',
-              ':previousLease': previous.leaseId,
-              ':lease': next.leaseId,
-              ':leaseUntil': next.leaseUntil,
-              ':nowMs': now.getTime(),
-              ':now': now.toISOString(),
-            },
-          }),
-        ),
-      );
+      if (previous.status === 'FAILED') {
+        // It is counted FAILED again when the reconciler records the outcome.
+        await this.transact(
+          [{ Update: take }, this.batchUpdate(previous.batchId, { add: { [devicesCounter('FAILED')]: -1 } })],
+          ['device', 'batch'],
+        );
+      } else {
+        await call(() => this.doc.send(new UpdateCommand(take)));
+      }
       return true;
     } catch (error) {
+      if (error instanceof ReservationRejectedError) return false;
       if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
       throw error;
     }
@@ -332,8 +351,9 @@ export class DynamoDbInventory implements Inventory {
       ':failure': failure,
       ':now': now.toISOString(),
     };
+    const counting = { add: { [devicesCounter('FAILED')]: 1 } };
     if (progress.certificate && certificate) {
-      await this.updateOwn(
+      await this.updateOwnCounting(
         device,
         `${base}, certificateId = :id, certificateArn = :arn, certificatePem = :pem`,
         {
@@ -342,9 +362,15 @@ export class DynamoDbInventory implements Inventory {
           ':arn': certificate.certificateArn,
           ':pem': certificate.certificatePem,
         },
+        counting,
       );
     } else {
-      await this.updateOwn(device, `${base} REMOVE certificateId, certificateArn, certificatePem`, values);
+      await this.updateOwnCounting(
+        device,
+        `${base} REMOVE certificateId, certificateArn, certificatePem`,
+        values,
+        counting,
+      );
     }
   }
 
@@ -354,42 +380,54 @@ export class DynamoDbInventory implements Inventory {
     expression: string,
     values: Record<string, unknown>,
   ): Promise<void> {
-    await call(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.devices,
-          Key: { serialNumber: device.serialNumber },
-          UpdateExpression: expression,
-          ConditionExpression: '#status = :provisioningStatus AND provisioningId = :pid',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ...values,
-            ':provisioningStatus': 'PROVISIONING',
-            ':pid': device.provisioningId,
-          },
-        }),
-      ),
+    await call(() => this.doc.send(new UpdateCommand(this.ownUpdate(device, expression, values))));
+  }
+
+  /** The same update, with the device's batch counters changed in one transaction. */
+  private async updateOwnCounting(
+    device: DeviceRecord,
+    expression: string,
+    values: Record<string, unknown>,
+    batch: BatchChange,
+  ): Promise<void> {
+    await this.transact(
+      [{ Update: this.ownUpdate(device, expression, values) }, this.batchUpdate(device.batchId, batch)],
+      ['device', 'batch'],
     );
+  }
+
+  private ownUpdate(device: DeviceRecord, expression: string, values: Record<string, unknown>) {
+    return {
+      TableName: this.tables.devices,
+      Key: { serialNumber: device.serialNumber },
+      UpdateExpression: expression,
+      // The attempt that holds the lease, and only while it is PROVISIONING: a slow attempt whose
+      // lease was taken over can no longer write.
+      ConditionExpression: '#status = :provisioningStatus AND provisioningId = :pid AND leaseId = :ownLease',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ...values,
+        ':provisioningStatus': 'PROVISIONING',
+        ':pid': device.provisioningId,
+        ':ownLease': device.leaseId,
+      },
+    };
   }
 
   /** Runs a transaction; `parts` names each item, to say which condition refused it. */
   private async transact(items: TransactItem[], parts: (keyof Rejections)[]): Promise<void> {
     try {
-      await call(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
+      await writeTransaction(this.doc, items);
     } catch (error) {
-      if (error instanceof TransactionCanceledException) {
-        const reasons = (error.CancellationReasons ?? []).map((reason) => reason.Code);
-        const throttled = reasons.some(
-          (code) => code === 'ThrottlingError' || code === 'ProvisionedThroughputExceeded',
-        );
-        if (throttled)
-          throw new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1, cause: error });
-        throw new ReservationRejectedError(
-          Object.fromEntries(parts.map((part, i) => [part, reasons[i] === 'ConditionalCheckFailed'])),
-        );
-      }
-      throw error;
+      if (!(error instanceof TransactionRefusedError)) throw error;
+      throw new ReservationRejectedError(
+        Object.fromEntries(parts.map((part, i) => [part, error.reasons[i] === 'ConditionalCheckFailed'])),
+      );
     }
+  }
+
+  private batchUpdate(batchId: string, change: BatchChange): TransactItem {
+    return batchUpdate(this.tables.claims, batchId, change);
   }
 }
 

@@ -14,6 +14,8 @@ export interface Rejections {
   thingName: boolean;
   /** The public key is already another device's. */
   publicKey: boolean;
+  /** The claim's batch was revoked. */
+  batch: boolean;
 }
 
 /**
@@ -25,7 +27,14 @@ export class ReservationRejectedError extends Error {
   readonly rejected: Rejections;
   constructor(rejected: Partial<Rejections>) {
     super('the claim or device changed since it was read');
-    this.rejected = { claim: false, device: false, thingName: false, publicKey: false, ...rejected };
+    this.rejected = {
+      claim: false,
+      device: false,
+      thingName: false,
+      publicKey: false,
+      batch: false,
+      ...rejected,
+    };
   }
 }
 

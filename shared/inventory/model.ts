@@ -133,3 +133,32 @@ export function isDeviceRecord(item: { serialNumber: string; kind?: unknown }): 
 }
 
 export const SERVER_KEYGEN = 'server-keygen';
+
+/**
+ * A batch of claims as an item of its own, in the claims table under `batch#<batchId>`: its status
+ * (revoking a batch is one write, checked by every registration's transaction) and its counts, kept
+ * by the writes that change them. Counters are flat attributes so that ADD works on an item that
+ * does not have them yet: `issued@<expiresAt>`, `used@<expiresAt>`, `revoked@<expiresAt>` count
+ * tokens by their expiry (epoch seconds), which is what tells "expired" apart; `devices@<STATUS>`
+ * counts device records by status.
+ */
+export type BatchCounter = `${'issued' | 'used' | 'revoked'}@${number}` | `devices@${DeviceStatus}`;
+
+export type BatchItem = BatchFields & Partial<Record<BatchCounter, number>>;
+
+interface BatchFields {
+  tokenHash: `batch#${string}`;
+  kind: 'batch';
+  batchId: string;
+  status: 'ACTIVE' | 'REVOKED';
+  createdAt: string;
+  revokedAt?: string;
+  firstRegistrationAt?: string;
+  lastRegistrationAt?: string;
+}
+
+export const batchKey = (batchId: string) => `batch#${batchId}` as const;
+export const issuedCounter = (expiresAt: number) => `issued@${expiresAt}` as const;
+export const usedCounter = (expiresAt: number) => `used@${expiresAt}` as const;
+export const revokedCounter = (expiresAt: number) => `revoked@${expiresAt}` as const;
+export const devicesCounter = (status: DeviceStatus) => `devices@${status}` as const;

@@ -5,6 +5,7 @@ import { type ParsedCsr, parseCsr } from '../csr/parse-csr.js';
 import { generateServerKey, type ServerKey } from '../csr/server-key.js';
 import {
   AppError,
+  ClaimRevokedError,
   ClaimTokenUnknownError,
   PublicKeyInUseError,
   RegistrationConflictError,
@@ -310,6 +311,7 @@ async function explainRejection(
   if (!claim) throw new ClaimTokenUnknownError('no claim matches this token');
   if (device && isReplay(device, tokenHash, csr)) return device;
   const { rejected } = rejection;
+  if (rejected.batch) throw new ClaimRevokedError('the batch of this claim token was revoked');
   if (rejected.claim) assertClaimUsable(claim, use, { spendsAUse: device?.tokenHash !== tokenHash });
   if (device) assertTakeable(device, tokenHash, key, claim, use.now);
   if (rejected.thingName) {
