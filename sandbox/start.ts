@@ -201,6 +201,9 @@ function startOffline(
         AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
         AWS_ENDPOINT_URL_IOT: endpoints.iot,
         ROOT_CA_FILE: endpoints.rootCaFile,
+        // serverless.yml's custom.esbuild.outputWorkFolder: a build folder of the sandbox's own,
+        // which `serverless package` (it deletes .esbuild) cannot pull from under it.
+        ESBUILD_WORK_FOLDER: relative(process.cwd(), join(settings.dir, 'build')),
       },
     },
   );

@@ -134,6 +134,18 @@ describe('the sandbox, started with npm start', () => {
     expect(Item).toMatchObject({ status: 'ACTIVE', batchId: 'E2E', attributes: { model: 'simulator' } });
   });
 
+  it('keeps registering devices after npm run package in the same checkout (which deletes .esbuild)', async () => {
+    await sh('npm run -s package', process.cwd());
+
+    const { stdout } = await sh(
+      `npm run -s device -- --serial SN-AFTER-PACKAGE --token ${await newToken()}`,
+      process.cwd(),
+    );
+
+    expect(stdout).toMatch(/registered {4}SN-AFTER-PACKAGE \(HTTP 201\)/);
+    expect(stdout).toMatch(/credentials {3}200 from https:/);
+  }, 60_000);
+
   describe('refuses credentials (403)', () => {
     it('once the certificate is deactivated', async () => {
       await sh(`npm run -s device -- --serial SN-DEACT --token ${await newToken()}`, process.cwd());
