@@ -41,4 +41,6 @@ export interface SandboxInfo {
   demoClaimToken: string;
   region: string;
   tables: { claims: string; devices: string };
+  /** Whether this sandbox keeps its state under .sandbox/persist (npm start -- --persist). */
+  persist: boolean;
 }

@@ -14,6 +14,7 @@ import { IotRegistry } from './iot/registry.js';
 import { startIotEmulator } from './iot/server.js';
 import { waitForPort } from './net.js';
 import { startOffline } from './offline.js';
+import { persistentCa, persistentPaths, persistentRegistry, prepare } from './persistence.js';
 import { CertificateAuthority } from './pki/ca.js';
 import { assertPortsFree, PortInUseError } from './ports.js';
 import { stopProcess, whenOrphaned } from './processes.js';
@@ -29,6 +30,8 @@ interface ServerlessConfig {
 }
 
 interface StartOptions {
+  /** Keep DynamoDB Local's data, the IoT registry and the CA under .sandbox/persist. */
+  persist: boolean;
   /** serverless.yml params to override (`--param name=value`), as `serverless deploy --param` does. */
   params: Record<string, string>;
 }
@@ -53,11 +56,13 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
     { port: ports.credentials, host, what: 'credentials provider', variable: 'SANDBOX_CREDENTIALS_PORT' },
   ]);
   mkdirSync(settings.dir, { recursive: true });
+  const persisted = options.persist ? persistentPaths(settings.dir) : undefined;
+  if (persisted) prepare(persisted);
   log('resolving serverless.yml (serverless print)');
   const config = await printConfig(settings.stage, region, options.params);
   const resources = config.resources.Resources;
 
-  const ca = new CertificateAuthority();
+  const ca = persisted ? persistentCa(persisted) : new CertificateAuthority();
   const rootCaFile = join(settings.dir, 'root-ca.pem');
   writeFileSync(rootCaFile, ca.certificate.pem);
   const dynamodbEndpoint = `http://${host}:${ports.dynamodb}`;
@@ -92,8 +97,13 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
       );
   };
 
-  log(`starting DynamoDB Local on ${host}:${ports.dynamodb}`);
-  const dynamo = await startDynamoDbLocal(ports.dynamodb, { sharedDb: true });
+  log(
+    `starting DynamoDB Local on ${host}:${ports.dynamodb}${persisted ? ` (data in ${persisted.dynamodb})` : ''}`,
+  );
+  const dynamo = await startDynamoDbLocal(ports.dynamodb, {
+    sharedDb: true,
+    ...(persisted ? { dbPath: persisted.dynamodb } : {}),
+  });
   stops.push(dynamo.stop);
   const dynamoClient = new DynamoDBClient({
     endpoint: dynamo.endpoint,
@@ -112,7 +122,7 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
   );
 
   const credentialsEndpoint = `${host}:${ports.credentials}`;
-  const registry = new IotRegistry({
+  const memoryRegistry = new IotRegistry({
     region,
     accountId,
     ca,
@@ -123,6 +133,7 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
       'iot:Data': `${host}:8883`,
     },
   });
+  const registry = persisted ? persistentRegistry(memoryRegistry, persisted.registry) : memoryRegistry;
   const behaviour = new Behaviour(
     settings.iotBehaviour ? (JSON.parse(settings.iotBehaviour) as BehaviourConfig) : {},
   );
@@ -167,6 +178,7 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
     demoClaimToken: demo.token,
     region,
     tables: config.custom.tables,
+    persist: options.persist,
   };
   writeFileSync(join(settings.dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   printReady(info, rootCaFile, (Date.now() - started) / 1000);
@@ -260,7 +272,7 @@ function printReady(info: SandboxInfo, rootCaFile: string, seconds: number): voi
   const serial = 'SN-0001';
   const credentialsUrl = info.credentialsUrlTemplate.replace('{alias}', info.roleAlias);
   process.stdout.write(`
-Sandbox ready in ${seconds.toFixed(1)} s  (details: ${relative(process.cwd(), join(rootCaFile, '..', 'sandbox.json'))})
+Sandbox ready in ${seconds.toFixed(1)} s  (details: ${relative(process.cwd(), join(rootCaFile, '..', 'sandbox.json'))})${info.persist ? '  [persistent]' : ''}
 
   API                   ${info.apiUrl}         POST /register
   IoT control plane     ${info.iotEndpoint}    (aws iot --endpoint-url ${info.iotEndpoint} ...)
@@ -301,7 +313,7 @@ async function shutdown(code: number): Promise<never> {
 function startOptions(argv: string[]): StartOptions {
   const { values } = parseArgs({
     args: argv,
-    options: { param: { type: 'string', multiple: true } },
+    options: { persist: { type: 'boolean', default: false }, param: { type: 'string', multiple: true } },
   });
   const params: Record<string, string> = {};
   for (const pair of values.param ?? []) {
@@ -309,7 +321,7 @@ function startOptions(argv: string[]): StartOptions {
     if (!name || value.length === 0) throw new Error(`--param takes name=value, got "${pair}"`);
     params[name] = value.join('=');
   }
-  return { params };
+  return { persist: values.persist ?? false, params };
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => void shutdown(0));

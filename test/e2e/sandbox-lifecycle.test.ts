@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   descendantsOf,
@@ -36,6 +39,42 @@ function registerDevice(sandbox: RunningSandbox, serial: string) {
   return run('npm', ['run', '-s', 'device', '--', '--serial', serial], {
     env: { ...process.env, ...sandbox.env },
   });
+}
+
+async function deviceStatus(sandbox: RunningSandbox, serialNumber: string): Promise<string | undefined> {
+  const client = new DynamoDBClient({
+    endpoint: sandbox.info.dynamodbEndpoint,
+    region: sandbox.info.region,
+    credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' },
+  });
+  const { Item } = await DynamoDBDocumentClient.from(client).send(
+    new GetCommand({ TableName: sandbox.info.tables.devices, Key: { serialNumber } }),
+  );
+  client.destroy();
+  return Item?.status as string | undefined;
+}
+
+/** The HTTP status of the device's credentials exchange, with the key and certificate it saved. */
+async function credentialsStatus(sandbox: RunningSandbox, serialNumber: string): Promise<string> {
+  const folder = join(sandbox.env.SANDBOX_DIR as string, 'devices', serialNumber);
+  const url = sandbox.info.credentialsUrlTemplate.replace('{alias}', sandbox.info.roleAlias);
+  const { stdout } = await run('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '--cert',
+    join(folder, 'device.crt'),
+    '--key',
+    join(folder, 'device.key'),
+    '--cacert',
+    join(process.cwd(), sandbox.info.rootCaFile),
+    '-H',
+    `x-amzn-iot-thingname: ${serialNumber}`,
+    url,
+  ]);
+  return stdout;
 }
 
 describe('npm start, stopped the hard way', () => {
@@ -77,4 +116,37 @@ describe('npm start, stopped the hard way', () => {
       squatter.close();
     }
   }, 30_000);
+});
+
+describe('npm start -- --persist', () => {
+  let env: Record<string, string>;
+
+  it('keeps registered devices ACTIVE, with working credentials, across Ctrl-C and a kill -9 of the process group', async () => {
+    env = await sandboxEnv();
+    const first = await start({ env, args: ['--persist'] });
+    await registerDevice(first, 'SN-PERSIST-1');
+    await first.stop('SIGINT');
+
+    const second = await start({ env, args: ['--persist'] });
+    expect(await deviceStatus(second, 'SN-PERSIST-1')).toBe('ACTIVE');
+    expect(await credentialsStatus(second, 'SN-PERSIST-1')).toBe('200');
+    await registerDevice(second, 'SN-PERSIST-2');
+    const processes = descendantsOf(second.pid);
+    await second.stop('SIGKILL');
+    expect(await eventually(() => processes.every((pid) => !isAlive(pid)), 10_000)).toBe(true);
+
+    const third = await start({ env, args: ['--persist'] });
+    for (const serial of ['SN-PERSIST-1', 'SN-PERSIST-2']) {
+      expect(await deviceStatus(third, serial)).toBe('ACTIVE');
+      expect(await credentialsStatus(third, serial)).toBe('200');
+    }
+  }, 180_000);
+
+  it('stays in memory by default: started without --persist, the same folder shows none of it', async () => {
+    const sandbox = await start({ env });
+
+    expect(sandbox.info.persist).toBe(false);
+    expect(await deviceStatus(sandbox, 'SN-PERSIST-1')).toBeUndefined();
+    expect(await credentialsStatus(sandbox, 'SN-PERSIST-1')).toBe('403');
+  }, 60_000);
 });
