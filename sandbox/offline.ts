@@ -7,9 +7,9 @@ export interface OfflineOptions {
   stage: string;
   region: string;
   host: string;
-  /** The API's HTTP port. */
+  /** serverless-offline's own HTTP server: internal, the front door answers the API port. */
   httpPort: number;
-  /** Its Lambda Invoke API. */
+  /** Its Lambda Invoke API, which the front door calls. */
   lambdaPort: number;
   /** Folder to build the handlers into (its own, so `serverless package` cannot delete it). */
   buildDir: string;
@@ -47,8 +47,8 @@ export function startOffline(options: OfflineOptions): ChildProcess {
       ...Object.entries(options.params).map(([name, value]) => `--param=${name}=${value}`),
       // Pass this process's environment (ROOT_CA_FILE among it), not only AWS_* variables.
       '--localEnvironment',
-      // serverless-offline cannot evaluate AWS_IAM authorizers (it misreads them as JWT): admin
-      // routes are open on 127.0.0.1 locally; IAM protects them in AWS (checked in test/infra).
+      // serverless-offline cannot evaluate AWS_IAM authorizers (it misreads them as JWT) and would
+      // not start; the front door verifies SigV4 on those routes instead.
       '--noAuth',
     ],
     {

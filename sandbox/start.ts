@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -8,11 +9,13 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mintClaim } from '../shared/claims/mint-claim.js';
 import { startCredentialsProvider } from './credentials/server.js';
 import { startDynamoDbLocal } from './dynamodb-local.js';
+import { apiConfigOf, type PrintedService } from './front-door/api-config.js';
+import { startFrontDoor } from './front-door/server.js';
 import { resolveIntrinsics } from './intrinsics.js';
 import { Behaviour, type BehaviourConfig } from './iot/behaviour.js';
 import { IotRegistry } from './iot/registry.js';
 import { startIotEmulator } from './iot/server.js';
-import { waitForPort } from './net.js';
+import { freePort, waitForPort } from './net.js';
 import { startOffline } from './offline.js';
 import { persistentCa, persistentPaths, persistentRegistry, prepare } from './persistence.js';
 import { CertificateAuthority } from './pki/ca.js';
@@ -22,11 +25,11 @@ import { apiProbe, credentialsProbe, dynamoDbProbe, iotProbe, waitUntilAnswering
 import { type SandboxInfo, type SandboxSettings, sandboxSettings } from './sandbox-config.js';
 import { createTables, type Resources } from './tables.js';
 
-interface ServerlessConfig {
+interface ServerlessConfig extends PrintedService {
   service: string;
   provider: { environment: Record<string, string> };
   custom: { tables: { claims: string; devices: string }; roleAliasName: string };
-  resources: { Resources: Resources };
+  resources: PrintedService['resources'] & { Resources: Resources };
 }
 
 interface StartOptions {
@@ -41,9 +44,9 @@ const stops: (() => Promise<void>)[] = [];
 
 /**
  * `npm start`: the whole AWS side on one machine. DynamoDB Local, the IoT control-plane emulator,
- * the credentials provider and the API (serverless-offline), with the tables, policy and role alias
- * created from serverless.yml's own (resolved) definitions. Ctrl-C, SIGTERM or the death of npm
- * stops everything.
+ * the credentials provider, serverless-offline running the handlers and the front door that answers
+ * as HTTP API does, with the tables, policy and role alias created from serverless.yml's own
+ * (resolved) definitions. Ctrl-C, SIGTERM or the death of npm stops everything.
  */
 async function main(settings: SandboxSettings, options: StartOptions): Promise<void> {
   const started = Date.now();
@@ -69,12 +72,13 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
   const iotEndpoint = `http://${host}:${ports.iot}`;
 
   // serverless-offline builds the handlers meanwhile: it needs only the (fixed) endpoints.
-  log(`starting the API (serverless-offline) on ${host}:${ports.api}`);
+  const offlineHttpPort = await freePort(host); // internal: the front door answers the API port
+  log(`starting serverless-offline (Lambda invoke API on ${host}:${ports.lambda})`);
   const offline = startOffline({
     stage: settings.stage,
     region,
     host,
-    httpPort: ports.api,
+    httpPort: offlineHttpPort,
     lambdaPort: ports.lambda,
     buildDir: join(settings.dir, 'build'),
     params: options.params,
@@ -150,7 +154,24 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
     new PutCommand({ TableName: config.custom.tables.claims, Item: demo.claim }),
   );
 
-  const apiUrl = `http://${host}:${ports.api}`;
+  const admin = {
+    accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString('base64'),
+  };
+  const frontDoor = await startFrontDoor(
+    {
+      api: apiConfigOf(config),
+      lambdaEndpoint: `http://${host}:${ports.lambda}`,
+      region,
+      accountId,
+      credentials: [admin],
+      log: (line) => process.stdout.write(`  [door] ${line}\n`),
+    },
+    host,
+    ports.api,
+  );
+  stops.push(frontDoor.close); // stops first: no new requests while the rest goes down
+  log(`front door (HTTP API) on ${frontDoor.url}; waiting for the handlers`);
   await waitForPort(host, ports.lambda, 120_000, offlineAlive);
   await waitUntilAnswering(
     [
@@ -160,14 +181,14 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
         `https://${credentialsEndpoint}/role-aliases/${roleAlias}/credentials`,
         ca.certificate.pem,
       ),
-      apiProbe(apiUrl),
+      apiProbe(frontDoor.url),
     ],
     60_000,
     offlineAlive,
   );
 
   const info: SandboxInfo = {
-    apiUrl,
+    apiUrl: frontDoor.url,
     iotEndpoint: iot.url,
     dynamodbEndpoint: dynamo.endpoint,
     credentialsEndpoint,
@@ -178,6 +199,8 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
     demoClaimToken: demo.token,
     region,
     tables: config.custom.tables,
+    adminAccessKeyId: admin.accessKeyId,
+    adminSecretAccessKey: admin.secretAccessKey,
     persist: options.persist,
   };
   writeFileSync(join(settings.dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
@@ -274,7 +297,7 @@ function printReady(info: SandboxInfo, rootCaFile: string, seconds: number): voi
   process.stdout.write(`
 Sandbox ready in ${seconds.toFixed(1)} s  (details: ${relative(process.cwd(), join(rootCaFile, '..', 'sandbox.json'))})${info.persist ? '  [persistent]' : ''}
 
-  API                   ${info.apiUrl}         POST /register
+  API                   ${info.apiUrl}         POST /register; admin routes need SigV4 (npx fleet signs)
   IoT control plane     ${info.iotEndpoint}    (aws iot --endpoint-url ${info.iotEndpoint} ...)
   credentials provider  https://${info.credentialsEndpoint}
   DynamoDB Local        ${info.dynamodbEndpoint}
