@@ -93,7 +93,12 @@ function frontDoorHandler(options: FrontDoorOptions) {
           { method, rawPath, rawQueryString, headers: request.headers, body },
           { region: options.region, credentials: options.credentials },
         );
-        if (!verdict.ok) return send(refusal(verdict.message, verdict.errorType), 'SigV4 refused');
+        if (!verdict.ok) {
+          return send(
+            refusal(verdict.message, verdict.errorType),
+            `SigV4 refused (${verdict.errorType ?? 'unsigned'})`,
+          );
+        }
         iam = callerOf(verdict.accessKeyId, options.accountId);
       }
 
