@@ -49,15 +49,15 @@ export const iotProbe = (client: IoTClient): Probe => ({
   },
 });
 
-/** The credentials provider refuses a request without a client certificate: 403 is its answer. */
-export const credentialsProbe = (url: string, rootCaPem: string): Probe => ({
+/** The credentials provider, over TLS with the sandbox CA, answers a path it does not serve with 404. */
+export const credentialsProbe = (endpoint: string, rootCaPem: string): Probe => ({
   name: 'the credentials provider',
   check: () =>
     new Promise((resolve, reject) => {
-      const call = request(url, { ca: rootCaPem, timeout: 5_000 }, (response) => {
+      const call = request(`https://${endpoint}/`, { ca: rootCaPem, timeout: 5_000 }, (response) => {
         response.resume();
-        if (response.statusCode === 403) resolve();
-        else reject(new Error(`answered ${response.statusCode}, expected 403`));
+        if (response.statusCode === 404) resolve();
+        else reject(new Error(`answered ${response.statusCode}, expected 404`));
       });
       call.on('error', reject);
       call.on('timeout', () => call.destroy(new Error('timed out')));

@@ -177,10 +177,7 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
     [
       dynamoDbProbe(dynamoClient, Object.values(config.custom.tables)),
       iotProbe(iotClient),
-      credentialsProbe(
-        `https://${credentialsEndpoint}/role-aliases/${roleAlias}/credentials`,
-        ca.certificate.pem,
-      ),
+      credentialsProbe(credentialsEndpoint, ca.certificate.pem),
       apiProbe(frontDoor.url),
     ],
     60_000,
