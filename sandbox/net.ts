@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import { type AddressInfo, createConnection, createServer } from 'node:net';
+import { type AddressInfo, createConnection } from 'node:net';
 
 /** Starts `server` on host:port (0 picks a free port); resolves with the bound port and a close(). */
 export async function listen(
@@ -42,16 +42,4 @@ export async function waitForPort(
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`nothing listened on ${host}:${port} within ${timeoutMs / 1000} s`);
-}
-
-/** A port the OS hands out on `host` (free at the time of asking), for internal listeners. */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }

@@ -15,7 +15,7 @@ import { resolveIntrinsics } from './intrinsics.js';
 import { Behaviour, type BehaviourConfig } from './iot/behaviour.js';
 import { IotRegistry } from './iot/registry.js';
 import { startIotEmulator } from './iot/server.js';
-import { freePort, waitForPort } from './net.js';
+import { waitForPort } from './net.js';
 import { startOffline } from './offline.js';
 import { persistentCa, persistentPaths, persistentRegistry, prepare } from './persistence.js';
 import { CertificateAuthority } from './pki/ca.js';
@@ -72,13 +72,14 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
   const iotEndpoint = `http://${host}:${ports.iot}`;
 
   // serverless-offline builds the handlers meanwhile: it needs only the (fixed) endpoints.
-  const offlineHttpPort = await freePort(host); // internal: the front door answers the API port
   log(`starting serverless-offline (Lambda invoke API on ${host}:${ports.lambda})`);
   const offline = startOffline({
     stage: settings.stage,
     region,
     host,
-    httpPort: offlineHttpPort,
+    // Its own HTTP server is internal (the front door answers the API port): 0 lets the OS pick a
+    // port when it binds, so no port picked in advance can be taken meanwhile.
+    httpPort: 0,
     lambdaPort: ports.lambda,
     buildDir: join(settings.dir, 'build'),
     params: options.params,
