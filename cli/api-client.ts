@@ -13,9 +13,11 @@ export class CliError extends Error {
 
 export interface ApiTarget {
   url: string;
-  /** Sign with SigV4 (service execute-api) from the standard AWS credential chain. */
+  /** Sign with SigV4 (service execute-api). */
   sign: boolean;
   region: string;
+  /** The sandbox's admin credentials (.sandbox/sandbox.json); the standard AWS chain when absent. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 /** Calls the admin API; any failure becomes a one-line CliError. */
@@ -31,7 +33,7 @@ export async function call<T>(
     host: url.host,
     ...(payload ? { 'content-type': 'application/json' } : {}),
   };
-  if (target.sign) headers = await sign(target.region, method, url, headers, payload);
+  if (target.sign) headers = await sign(target, method, url, headers, payload);
   let response: Response;
   try {
     response = await fetch(url, { method, headers, ...(payload ? { body: payload } : {}) });
@@ -59,7 +61,7 @@ export async function call<T>(
 }
 
 async function sign(
-  region: string,
+  target: ApiTarget,
   method: string,
   url: URL,
   headers: Record<string, string>,
@@ -67,7 +69,7 @@ async function sign(
 ) {
   let credentials: Awaited<ReturnType<ReturnType<typeof defaultProvider>>>;
   try {
-    credentials = await defaultProvider()();
+    credentials = target.credentials ?? (await defaultProvider()());
   } catch {
     throw new CliError(
       'no AWS credentials found for signing (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)',
@@ -75,7 +77,7 @@ async function sign(
   }
   const signer = new SignatureV4({
     service: 'execute-api',
-    region,
+    region: target.region,
     credentials,
     sha256: Hash.bind(null, 'sha256'),
   });

@@ -19,7 +19,8 @@ usage:
 options:
   --output table|json|csv   how to print results (default: table)
   --api-url URL             a deployed stage's API (signed with SigV4 from the standard AWS
-                            credential chain); default: the local sandbox (.sandbox/sandbox.json)
+                            credential chain); default: the local sandbox (.sandbox/sandbox.json),
+                            signed with the sandbox's admin credentials
   --region REGION           for signing (default: from the URL, or AWS_REGION)
   -h, --help
 `;
@@ -155,15 +156,21 @@ function apiTarget(apiUrl: string | undefined, region: string | undefined): ApiT
     return { url: apiUrl, sign: true, region: signingRegion };
   }
   const dir = process.env.SANDBOX_DIR ?? '.sandbox';
+  let info: { apiUrl: string; region: string; adminAccessKeyId?: string; adminSecretAccessKey?: string };
   try {
-    const info = JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as {
-      apiUrl: string;
-      region: string;
-    };
-    return { url: info.apiUrl, sign: false, region: info.region };
+    info = JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as typeof info;
   } catch {
     return { url: 'http://127.0.0.1:3000', sign: false, region: 'eu-west-1' };
   }
+  // The sandbox's front door checks SigV4 on the admin routes as AWS does, against its own credentials.
+  return info.adminAccessKeyId && info.adminSecretAccessKey
+    ? {
+        url: info.apiUrl,
+        sign: true,
+        region: info.region,
+        credentials: { accessKeyId: info.adminAccessKeyId, secretAccessKey: info.adminSecretAccessKey },
+      }
+    : { url: info.apiUrl, sign: false, region: info.region };
 }
 
 function readSerials(file: string): string[] {

@@ -41,4 +41,9 @@ export interface SandboxInfo {
   demoClaimToken: string;
   region: string;
   tables: { claims: string; devices: string };
+  /** Credentials the front door accepts for SigV4 on the admin (AWS_IAM) routes. */
+  adminAccessKeyId: string;
+  adminSecretAccessKey: string;
+  /** Whether this sandbox keeps its state under .sandbox/persist (npm start -- --persist). */
+  persist: boolean;
 }

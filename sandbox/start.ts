@@ -1,27 +1,42 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { promisify } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { parseArgs, promisify } from 'node:util';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { CreatePolicyCommand, CreateRoleAliasCommand, IoTClient } from '@aws-sdk/client-iot';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mintClaim } from '../shared/claims/mint-claim.js';
 import { startCredentialsProvider } from './credentials/server.js';
 import { startDynamoDbLocal } from './dynamodb-local.js';
+import { apiConfigOf, type PrintedService } from './front-door/api-config.js';
+import { startFrontDoor } from './front-door/server.js';
 import { resolveIntrinsics } from './intrinsics.js';
 import { Behaviour, type BehaviourConfig } from './iot/behaviour.js';
 import { IotRegistry } from './iot/registry.js';
 import { startIotEmulator } from './iot/server.js';
 import { waitForPort } from './net.js';
+import { startOffline } from './offline.js';
+import { persistentCa, persistentPaths, persistentRegistry, prepare } from './persistence.js';
 import { CertificateAuthority } from './pki/ca.js';
+import { assertPortsFree, PortInUseError } from './ports.js';
+import { stopProcess, whenOrphaned } from './processes.js';
+import { apiProbe, credentialsProbe, dynamoDbProbe, iotProbe, waitUntilAnswering } from './readiness.js';
 import { type SandboxInfo, type SandboxSettings, sandboxSettings } from './sandbox-config.js';
 import { createTables, type Resources } from './tables.js';
 
-interface ServerlessConfig {
+interface ServerlessConfig extends PrintedService {
   service: string;
   provider: { environment: Record<string, string> };
   custom: { tables: { claims: string; devices: string }; roleAliasName: string };
-  resources: { Resources: Resources };
+  resources: PrintedService['resources'] & { Resources: Resources };
+}
+
+interface StartOptions {
+  /** Keep DynamoDB Local's data, the IoT registry and the CA under .sandbox/persist. */
+  persist: boolean;
+  /** serverless.yml params to override (`--param name=value`), as `serverless deploy --param` does. */
+  params: Record<string, string>;
 }
 
 const sandboxCredentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
@@ -29,32 +44,90 @@ const stops: (() => Promise<void>)[] = [];
 
 /**
  * `npm start`: the whole AWS side on one machine. DynamoDB Local, the IoT control-plane emulator,
- * the credentials provider and the API (serverless-offline), with the tables, policy and role alias
- * created from serverless.yml's own (resolved) definitions. Ctrl-C or SIGTERM stops everything.
+ * the credentials provider, serverless-offline running the handlers and the front door that answers
+ * as HTTP API does, with the tables, policy and role alias created from serverless.yml's own
+ * (resolved) definitions. Ctrl-C, SIGTERM or the death of npm stops everything.
  */
-async function main(settings: SandboxSettings): Promise<void> {
+async function main(settings: SandboxSettings, options: StartOptions): Promise<void> {
   const started = Date.now();
   const { host, ports, region, accountId } = settings;
+  await assertPortsFree([
+    { port: ports.api, host, what: 'API', variable: 'SANDBOX_API_PORT' },
+    { port: ports.lambda, host, what: 'Lambda invoke API', variable: 'SANDBOX_LAMBDA_PORT' },
+    { port: ports.dynamodb, host: '0.0.0.0', what: 'DynamoDB Local', variable: 'SANDBOX_DYNAMODB_PORT' },
+    { port: ports.iot, host, what: 'IoT emulator', variable: 'SANDBOX_IOT_PORT' },
+    { port: ports.credentials, host, what: 'credentials provider', variable: 'SANDBOX_CREDENTIALS_PORT' },
+  ]);
   mkdirSync(settings.dir, { recursive: true });
+  const persisted = options.persist ? persistentPaths(settings.dir) : undefined;
+  if (persisted) prepare(persisted);
   log('resolving serverless.yml (serverless print)');
-  const config = await printConfig(settings.stage, region);
+  const config = await printConfig(settings.stage, region, options.params);
   const resources = config.resources.Resources;
 
-  log(`starting DynamoDB Local on ${host}:${ports.dynamodb}`);
-  const dynamo = await startDynamoDbLocal(ports.dynamodb);
+  const ca = persisted ? persistentCa(persisted) : new CertificateAuthority();
+  const rootCaFile = join(settings.dir, 'root-ca.pem');
+  writeFileSync(rootCaFile, ca.certificate.pem);
+  const dynamodbEndpoint = `http://${host}:${ports.dynamodb}`;
+  const iotEndpoint = `http://${host}:${ports.iot}`;
+
+  // serverless-offline builds the handlers meanwhile: it needs only the (fixed) endpoints.
+  log(`starting serverless-offline (Lambda invoke API on ${host}:${ports.lambda})`);
+  const offline = startOffline({
+    stage: settings.stage,
+    region,
+    host,
+    // Its own HTTP server is internal (the front door answers the API port): 0 lets the OS pick a
+    // port when it binds, so no port picked in advance can be taken meanwhile.
+    httpPort: 0,
+    lambdaPort: ports.lambda,
+    buildDir: join(settings.dir, 'build'),
+    params: options.params,
+    env: {
+      AWS_REGION: region,
+      AWS_ACCESS_KEY_ID: sandboxCredentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: sandboxCredentials.secretAccessKey,
+      // The standard SDK variables: the handlers run unchanged against the sandbox.
+      AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
+      AWS_ENDPOINT_URL_IOT: iotEndpoint,
+      ROOT_CA_FILE: rootCaFile,
+    },
+    onOutput: forwardOfflineLine,
+  });
+  stops.push(() => stopProcess(offline));
+  const offlineAlive = () => {
+    if (offline.exitCode !== null || offline.signalCode !== null)
+      throw new Error(
+        `serverless-offline exited (${offline.exitCode ?? offline.signalCode}); see [api] above`,
+      );
+  };
+
+  log(
+    `starting DynamoDB Local on ${host}:${ports.dynamodb}${persisted ? ` (data in ${persisted.dynamodb})` : ''}`,
+  );
+  const dynamo = await startDynamoDbLocal(ports.dynamodb, {
+    sharedDb: true,
+    ...(persisted ? { dbPath: persisted.dynamodb } : {}),
+  });
   stops.push(dynamo.stop);
   const dynamoClient = new DynamoDBClient({
     endpoint: dynamo.endpoint,
     region,
     credentials: sandboxCredentials,
   });
-  await createTables(dynamoClient, resources, { ClaimsTable: undefined, DevicesTable: undefined });
+  const { TableNames: existing = [] } = await dynamoClient.send(new ListTablesCommand({}));
+  await createTables(
+    dynamoClient,
+    resources,
+    Object.fromEntries(
+      Object.entries({ ClaimsTable: config.custom.tables.claims, DevicesTable: config.custom.tables.devices })
+        .filter(([, name]) => !existing.includes(name))
+        .map(([logicalId]) => [logicalId, undefined]),
+    ),
+  );
 
-  const ca = new CertificateAuthority();
-  const rootCaFile = join(settings.dir, 'root-ca.pem');
-  writeFileSync(rootCaFile, ca.certificate.pem);
   const credentialsEndpoint = `${host}:${ports.credentials}`;
-  const registry = new IotRegistry({
+  const memoryRegistry = new IotRegistry({
     region,
     accountId,
     ca,
@@ -65,6 +138,7 @@ async function main(settings: SandboxSettings): Promise<void> {
       'iot:Data': `${host}:8883`,
     },
   });
+  const registry = persisted ? persistentRegistry(memoryRegistry, persisted.registry) : memoryRegistry;
   const behaviour = new Behaviour(
     settings.iotBehaviour ? (JSON.parse(settings.iotBehaviour) as BehaviourConfig) : {},
   );
@@ -74,25 +148,45 @@ async function main(settings: SandboxSettings): Promise<void> {
   stops.push(credentials.close);
   log(`IoT emulator on ${iot.url}, credentials provider on https://${credentials.endpoint}`);
 
-  const { roleAlias, policyName } = await createChain(
-    config,
-    new IoTClient({ endpoint: iot.url, region, credentials: sandboxCredentials }),
-    settings,
-  );
+  const iotClient = new IoTClient({ endpoint: iot.url, region, credentials: sandboxCredentials });
+  const { roleAlias, policyName } = await createChain(config, iotClient, settings);
   const demo = mintClaim({ batchId: 'DEMO', ttlSeconds: 24 * 3600 });
   await DynamoDBDocumentClient.from(dynamoClient).send(
     new PutCommand({ TableName: config.custom.tables.claims, Item: demo.claim }),
   );
 
-  log(`starting the API (serverless-offline) on ${host}:${ports.api}`);
-  const offline = startOffline(settings, { dynamodb: dynamo.endpoint, iot: iot.url, rootCaFile });
-  stops.push(() => stopGroup(offline));
-  await waitForPort(host, ports.api, 120_000, () => {
-    if (offline.exitCode !== null) throw new Error(`serverless-offline exited with code ${offline.exitCode}`);
-  });
+  const admin = {
+    accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
+    secretAccessKey: randomBytes(30).toString('base64'),
+  };
+  const frontDoor = await startFrontDoor(
+    {
+      api: apiConfigOf(config),
+      lambdaEndpoint: `http://${host}:${ports.lambda}`,
+      region,
+      accountId,
+      credentials: [admin],
+      log: (line) => process.stdout.write(`  [door] ${line}\n`),
+    },
+    host,
+    ports.api,
+  );
+  stops.push(frontDoor.close); // stops first: no new requests while the rest goes down
+  log(`front door (HTTP API) on ${frontDoor.url}; waiting for the handlers`);
+  await waitForPort(host, ports.lambda, 120_000, offlineAlive);
+  await waitUntilAnswering(
+    [
+      dynamoDbProbe(dynamoClient, Object.values(config.custom.tables)),
+      iotProbe(iotClient),
+      credentialsProbe(credentialsEndpoint, ca.certificate.pem),
+      apiProbe(frontDoor.url),
+    ],
+    60_000,
+    offlineAlive,
+  );
 
   const info: SandboxInfo = {
-    apiUrl: `http://${host}:${ports.api}`,
+    apiUrl: frontDoor.url,
     iotEndpoint: iot.url,
     dynamodbEndpoint: dynamo.endpoint,
     credentialsEndpoint,
@@ -103,21 +197,37 @@ async function main(settings: SandboxSettings): Promise<void> {
     demoClaimToken: demo.token,
     region,
     tables: config.custom.tables,
+    adminAccessKeyId: admin.accessKeyId,
+    adminSecretAccessKey: admin.secretAccessKey,
+    persist: options.persist,
   };
-  writeFileSync(join(settings.dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`);
+  writeFileSync(join(settings.dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   printReady(info, rootCaFile, (Date.now() - started) / 1000);
 }
 
-async function printConfig(stage: string, region: string): Promise<ServerlessConfig> {
+async function printConfig(stage: string, region: string, params: Record<string, string>) {
   const { stdout } = await promisify(execFile)(
     'npx',
-    ['serverless', 'print', '--stage', stage, '--region', region, '--format', 'json'],
+    [
+      'serverless',
+      'print',
+      '--stage',
+      stage,
+      '--region',
+      region,
+      '--format',
+      'json',
+      ...Object.entries(params).map(([name, value]) => `--param=${name}=${value}`),
+    ],
     { env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' }, maxBuffer: 16 * 1024 * 1024 },
   );
   return JSON.parse(stdout) as ServerlessConfig;
 }
 
-/** The IoT policy and role alias, as CloudFormation would create them from serverless.yml. */
+/**
+ * The IoT policy and role alias, as CloudFormation would create them from serverless.yml. A
+ * persistent sandbox already has them from an earlier run: they are kept as they are.
+ */
 async function createChain(
   config: ServerlessConfig,
   iot: IoTClient,
@@ -144,101 +254,48 @@ async function createChain(
     },
   };
   const alias = resolveIntrinsics(resources.RoleAlias?.Properties, context) as Record<string, unknown>;
-  await iot.send(
-    new CreateRoleAliasCommand({
-      roleAlias: alias.RoleAlias as string,
-      roleArn: alias.RoleArn as string,
-      credentialDurationSeconds: Number(alias.CredentialDurationSeconds),
-    }),
+  await keepExisting(
+    iot.send(
+      new CreateRoleAliasCommand({
+        roleAlias: alias.RoleAlias as string,
+        roleArn: alias.RoleArn as string,
+        credentialDurationSeconds: Number(alias.CredentialDurationSeconds),
+      }),
+    ),
   );
   const policy = resolveIntrinsics(resources.DevicePolicy?.Properties, context) as Record<string, unknown>;
-  await iot.send(
-    new CreatePolicyCommand({
-      policyName: policy.PolicyName as string,
-      policyDocument: JSON.stringify(policy.PolicyDocument),
-    }),
+  await keepExisting(
+    iot.send(
+      new CreatePolicyCommand({
+        policyName: policy.PolicyName as string,
+        policyDocument: JSON.stringify(policy.PolicyDocument),
+      }),
+    ),
   );
   return { roleAlias: alias.RoleAlias as string, policyName: policy.PolicyName as string };
 }
 
-function startOffline(
-  settings: SandboxSettings,
-  endpoints: { dynamodb: string; iot: string; rootCaFile: string },
-): ChildProcess {
-  const { host, ports } = settings;
-  const child = spawn(
-    'npx',
-    [
-      'serverless',
-      'offline',
-      'start',
-      '--stage',
-      settings.stage,
-      '--region',
-      settings.region,
-      '--host',
-      host,
-      '--httpPort',
-      String(ports.api),
-      '--lambdaPort',
-      String(ports.lambda),
-      // Pass this process's environment (ROOT_CA_FILE among it), not only AWS_* variables.
-      '--localEnvironment',
-      // serverless-offline cannot evaluate AWS_IAM authorizers (it misreads them as JWT): admin
-      // routes are open on 127.0.0.1 locally; IAM protects them in AWS (checked in test/infra).
-      '--noAuth',
-    ],
-    {
-      detached: true, // its own process group, so that stopping it stops its workers too
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        SLS_TELEMETRY_DISABLED: '1',
-        AWS_REGION: settings.region,
-        AWS_ACCESS_KEY_ID: sandboxCredentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: sandboxCredentials.secretAccessKey,
-        // The standard SDK variables: the handlers run unchanged against the sandbox.
-        AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb,
-        AWS_ENDPOINT_URL_IOT: endpoints.iot,
-        ROOT_CA_FILE: endpoints.rootCaFile,
-      },
-    },
-  );
-  const forward = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n'))
-      if (line.trim()) process.stdout.write(`  [api] ${line}\n`);
-  };
-  child.stdout?.on('data', forward);
-  child.stderr?.on('data', forward);
-  return child;
+async function keepExisting(creation: Promise<unknown>): Promise<void> {
+  try {
+    await creation;
+  } catch (error) {
+    if ((error as Error).name !== 'ResourceAlreadyExistsException') throw error;
+  }
 }
 
-async function stopGroup(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-(child.pid as number), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, 5_000);
-  await exited;
-  clearTimeout(timer);
+/** serverless-offline's lines, minus its route table and "Server ready" (its HTTP port is internal). */
+function forwardOfflineLine(line: string): void {
+  if (/^\s*[│┌└]/.test(line) || /Server ready:/.test(line)) return;
+  process.stdout.write(`  [api] ${line}\n`);
 }
 
 function printReady(info: SandboxInfo, rootCaFile: string, seconds: number): void {
   const serial = 'SN-0001';
   const credentialsUrl = info.credentialsUrlTemplate.replace('{alias}', info.roleAlias);
   process.stdout.write(`
-Sandbox ready in ${seconds.toFixed(1)} s  (details: ${relative(process.cwd(), join(rootCaFile, '..', 'sandbox.json'))})
+Sandbox ready in ${seconds.toFixed(1)} s  (details: ${relative(process.cwd(), join(rootCaFile, '..', 'sandbox.json'))})${info.persist ? '  [persistent]' : ''}
 
-  API                   ${info.apiUrl}         POST /register
+  API                   ${info.apiUrl}         POST /register; admin routes need SigV4 (npx fleet signs)
   IoT control plane     ${info.iotEndpoint}    (aws iot --endpoint-url ${info.iotEndpoint} ...)
   credentials provider  https://${info.credentialsEndpoint}
   DynamoDB Local        ${info.dynamodbEndpoint}
@@ -274,11 +331,32 @@ async function shutdown(code: number): Promise<never> {
   process.exit(code);
 }
 
-process.once('SIGINT', () => void shutdown(0));
-process.once('SIGTERM', () => void shutdown(0));
-main(sandboxSettings()).catch(async (error: unknown) => {
-  process.stderr.write(
-    `sandbox: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
-  );
-  await shutdown(1);
+function startOptions(argv: string[]): StartOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: { persist: { type: 'boolean', default: false }, param: { type: 'string', multiple: true } },
+  });
+  const params: Record<string, string> = {};
+  for (const pair of values.param ?? []) {
+    const [name, ...value] = pair.split('=');
+    if (!name || value.length === 0) throw new Error(`--param takes name=value, got "${pair}"`);
+    params[name] = value.join('=');
+  }
+  return { persist: values.persist ?? false, params };
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => void shutdown(0));
+// `npm start` execs this process under npm: if npm is killed (even with -9), stop everything too.
+whenOrphaned(() => {
+  process.stderr.write('sandbox: npm start is gone; stopping\n');
+  void shutdown(1);
 });
+Promise.resolve()
+  .then(() => main(sandboxSettings(), startOptions(process.argv.slice(2))))
+  .catch(async (error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error);
+    process.stderr.write(
+      error instanceof PortInUseError ? `sandbox: ${reason}\n` : `sandbox: failed to start: ${reason}\n`,
+    );
+    await shutdown(1);
+  });

@@ -154,6 +154,11 @@ export class IotRegistry {
     if (!newStatus || !STATUSES.includes(newStatus as CertificateStatus)) {
       throw new IotError('InvalidRequestException', `Invalid newStatus: ${newStatus}`);
     }
+    // AWS: "Setting the status to PENDING_TRANSFER or PENDING_ACTIVATION will result in an exception
+    // being thrown" (statuses AWS IoT uses internally); the API reference names no type for it.
+    if (newStatus === 'PENDING_TRANSFER' || newStatus === 'PENDING_ACTIVATION') {
+      throw new IotError('InvalidRequestException', `newStatus ${newStatus} is used internally by AWS IoT`);
+    }
     if (record.status === 'REVOKED' && newStatus !== 'REVOKED') {
       throw new IotError('CertificateStateException', 'A revoked certificate cannot change status');
     }

@@ -219,6 +219,31 @@ export function iotRoutes(registry: IotRegistry, behaviour: Behaviour): Route[] 
     route('GET', '/endpoint', 'DescribeEndpoint', ({ query }) => ({
       endpointAddress: registry.endpoint(query.get('endpointType') ?? undefined),
     })),
+    route('GET', '/policies', 'ListPolicies', ({ query }) => {
+      // isAscendingOrder: ascending creation order (AWS's default is descending).
+      const all = [...registry.policies.values()].sort(
+        (a, b) => a.creationDate.getTime() - b.creationDate.getTime(),
+      );
+      const ordered = flag(query, 'isAscendingOrder') ? all : all.reverse();
+      const { page, next } = paginate(ordered, query.get('marker'), query.get('pageSize'), 25, 250);
+      return {
+        policies: page.map((p) => ({ policyName: p.policyName, policyArn: p.policyArn })),
+        ...(next ? { nextMarker: next } : {}),
+      };
+    }),
+    route('GET', '/role-aliases', 'ListRoleAliases', ({ query }) => {
+      // isAscendingOrder: ascending alphabetical order.
+      const all = [...registry.roleAliases.keys()].sort();
+      const ordered = flag(query, 'isAscendingOrder') ? all : all.reverse();
+      const { page, next } = paginate(ordered, query.get('marker'), query.get('pageSize'), 25, 250);
+      return { roleAliases: page, ...(next ? { nextMarker: next } : {}) };
+    }),
+    route('POST', '/policy-targets/{policyName}', 'ListTargetsForPolicy', ({ params, query }) => {
+      const policy = registry.policy(params.policyName as string);
+      const targets = [...(registry.policyTargets.get(policy.policyName) ?? [])];
+      const { page, next } = paginate(targets, query.get('marker'), query.get('pageSize'), 25, 250);
+      return { targets: page, ...(next ? { nextMarker: next } : {}) };
+    }),
   ];
 }
 

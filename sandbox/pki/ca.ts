@@ -1,4 +1,13 @@
-import { createHash, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+  X509Certificate,
+} from 'node:crypto';
 import {
   bitString,
   booleanTrue,
@@ -50,15 +59,30 @@ export class CertificateAuthority {
   private readonly keyId: Buffer;
   private readonly subject: Buffer;
 
-  constructor(commonName = 'fleet-provisioning sandbox root CA') {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    this.key = privateKey;
-    const spki = publicKey.export({ type: 'spki', format: 'der' });
+  /**
+   * A new CA (an EC P-256 key and a self-signed certificate), or, given `saved`, the CA that
+   * `export()` wrote earlier (a persistent sandbox keeps its CA across restarts).
+   */
+  constructor(
+    commonName = 'fleet-provisioning sandbox root CA',
+    saved?: { certificatePem: string; keyPem: string },
+  ) {
+    this.key = saved
+      ? createPrivateKey(saved.keyPem)
+      : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+    const spki = createPublicKey(this.key).export({ type: 'spki', format: 'der' });
     this.keyId = keyIdentifier(spki);
     this.subject = name([
       [NAME.organization, 'fleet-provisioning sandbox'],
       [NAME.commonName, commonName],
     ]);
+    if (saved) {
+      const certificate = new X509Certificate(saved.certificatePem);
+      if (!certificate.checkPrivateKey(this.key))
+        throw new Error('the saved CA key does not match its certificate');
+      this.certificate = { der: certificate.raw, pem: saved.certificatePem };
+      return;
+    }
     const now = new Date();
     this.certificate = this.sign(
       this.subject,
@@ -71,6 +95,19 @@ export class CertificateAuthority {
         extension(EXT.subjectKeyIdentifier, octetString(this.keyId)),
       ],
     );
+  }
+
+  /** The CA that `export()` saved (with the default common name, as the sandbox's own CA has). */
+  static restore(saved: { certificatePem: string; keyPem: string }): CertificateAuthority {
+    return new CertificateAuthority(undefined, saved);
+  }
+
+  /** The certificate and private key, PEM, for a later `CertificateAuthority.restore`. */
+  export(): { certificatePem: string; keyPem: string } {
+    return {
+      certificatePem: this.certificate.pem,
+      keyPem: this.key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    };
   }
 
   /** Issues a certificate for the given public key (SubjectPublicKeyInfo DER). */

@@ -134,6 +134,46 @@ describe('the sandbox, started with npm start', () => {
     expect(Item).toMatchObject({ status: 'ACTIVE', batchId: 'E2E', attributes: { model: 'simulator' } });
   });
 
+  it('keeps registering devices after npm run package in the same checkout (which deletes .esbuild)', async () => {
+    await sh('npm run -s package', process.cwd());
+
+    const { stdout } = await sh(
+      `npm run -s device -- --serial SN-AFTER-PACKAGE --token ${await newToken()}`,
+      process.cwd(),
+    );
+
+    expect(stdout).toMatch(/registered {4}SN-AFTER-PACKAGE \(HTTP 201\)/);
+    expect(stdout).toMatch(/credentials {3}200 from https:/);
+  }, 60_000);
+
+  describe('answers as the deployed HTTP API does', () => {
+    it('passes its request id to the function: the problem the handler answers carries the apigw-requestid', async () => {
+      const response = await fetch(`${sandbox.info.apiUrl}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+
+      expect(response.status).toBe(400);
+      const requestId = response.headers.get('apigw-requestid');
+      expect(requestId).toMatch(/^[A-Za-z0-9_-]{15}=$/);
+      expect(await response.json()).toMatchObject({ code: 'INVALID_REQUEST', requestId });
+    });
+
+    it('refuses an unsigned admin request with 403 {"message":"Forbidden"}', async () => {
+      const response = await fetch(`${sandbox.info.apiUrl}/devices/SN-SIM-1`);
+
+      expect([response.status, await response.text()]).toEqual([403, '{"message":"Forbidden"}']);
+    });
+
+    it('writes admin credentials for SigV4 to sandbox.json', () => {
+      expect(sandbox.info).toMatchObject({
+        adminAccessKeyId: expect.stringMatching(/^AKIA[0-9A-F]{16}$/),
+        adminSecretAccessKey: expect.any(String),
+      });
+    });
+  });
+
   describe('refuses credentials (403)', () => {
     it('once the certificate is deactivated', async () => {
       await sh(`npm run -s device -- --serial SN-DEACT --token ${await newToken()}`, process.cwd());
@@ -181,7 +221,7 @@ describe('the sandbox, started with npm start', () => {
   it('stops every process it started on SIGTERM', async () => {
     const started = () => [
       ...processesMatching(`-port ${sandbox.env.SANDBOX_DYNAMODB_PORT}`),
-      ...processesMatching(`--httpPort ${sandbox.env.SANDBOX_API_PORT}`),
+      ...processesMatching(`--lambdaPort ${sandbox.env.SANDBOX_LAMBDA_PORT}`),
     ];
     expect(started().length).toBeGreaterThanOrEqual(2);
 

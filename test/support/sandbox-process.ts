@@ -11,7 +11,20 @@ export interface RunningSandbox {
   output: () => string;
   secondsToReady: number;
   env: Record<string, string>;
-  stop(): Promise<number | null>;
+  /** The `npm start` process (it leads the process group the sandbox runs in). */
+  pid: number;
+  /** Stops it as Ctrl-C or a service manager would: SIGTERM (or another signal) to the group. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves once `npm start` has exited. */
+  exited: Promise<number | null>;
+}
+
+export interface SandboxOptions {
+  /** Ports and folder to reuse (a restart); fresh free ports and a new folder otherwise. */
+  env?: Record<string, string>;
+  /** Arguments after `npm start --`, e.g. ['--persist']. */
+  args?: string[];
+  timeoutMs?: number;
 }
 
 /** Command lines of the running processes that contain `text` (read from /proc, no shell involved). */
@@ -28,19 +41,60 @@ export function processesMatching(text: string): string[] {
     .filter((commandLine) => commandLine.includes(text));
 }
 
-/** Starts the sandbox the way a user does (`npm start`), on free ports and its own .sandbox folder. */
-export async function startSandbox(timeoutMs = 60_000): Promise<RunningSandbox> {
-  const dir = mkdtempSync(join(tmpdir(), 'sandbox-'));
-  const env: Record<string, string> = {
-    SANDBOX_DIR: dir,
+/** Fresh free ports and a new .sandbox folder, as environment variables for `npm start`. */
+export async function sandboxEnv(): Promise<Record<string, string>> {
+  return {
+    SANDBOX_DIR: mkdtempSync(join(tmpdir(), 'sandbox-')),
     SANDBOX_API_PORT: String(await freePort()),
     SANDBOX_LAMBDA_PORT: String(await freePort()),
     SANDBOX_DYNAMODB_PORT: String(await freePort()),
     SANDBOX_IOT_PORT: String(await freePort()),
     SANDBOX_CREDENTIALS_PORT: String(await freePort()),
   };
+}
+
+/** Process ids of every descendant of `pid`, from /proc (children, grandchildren, …). */
+export function descendantsOf(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces, so split after ")".
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found: number[] = [];
+  const visit = (parent: number) => {
+    for (const [child, ppid] of parents) {
+      if (ppid === parent && !found.includes(child)) {
+        found.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the sandbox the way a user does (`npm start`), on free ports and its own .sandbox folder. */
+export async function startSandbox(options: SandboxOptions = {}): Promise<RunningSandbox> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const env = options.env ?? (await sandboxEnv());
+  const dir = env.SANDBOX_DIR as string;
   const started = Date.now();
-  const child: ChildProcess = spawn('npm', ['start'], {
+  const args = options.args?.length ? ['start', '--', ...options.args] : ['start'];
+  const child: ChildProcess = spawn('npm', args, {
     env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -52,10 +106,10 @@ export async function startSandbox(timeoutMs = 60_000): Promise<RunningSandbox> 
   child.stderr?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
-  const stop = async () => {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    process.kill(-(child.pid as number), 'SIGTERM');
+    process.kill(-(child.pid as number), signal);
     return exited;
   };
   await new Promise<void>((resolve, reject) => {
@@ -83,6 +137,8 @@ export async function startSandbox(timeoutMs = 60_000): Promise<RunningSandbox> 
     output: () => output,
     secondsToReady: (Date.now() - started) / 1000,
     env,
+    pid: child.pid as number,
     stop,
+    exited,
   };
 }
