@@ -7,6 +7,7 @@ import {
   RegistrationConflictError,
   RegistrationInProgressError,
   ServiceUnavailableError,
+  ThingNameTakenError,
   ThingNameTooLongError,
 } from '../errors.js';
 import type { Claim, DeviceRecord } from '../inventory/model.js';
@@ -69,10 +70,39 @@ export async function createClaims(
     throw new InvalidRequestError('serialNumbers has duplicates');
   const count = serials?.length ?? request.count;
   if (count === undefined) throw new InvalidRequestError('give count or serialNumbers');
+  if (request.allowServerKeygen && (request.maxUses ?? 1) > 1) {
+    // A server-generated key leaves the device nothing but the token to prove who it is: on a shared
+    // token, a failed attempt could never be resumed by its own device (docs/registration.md).
+    const detail = 'server-side key generation needs single-use claims (maxUses 1)';
+    throw new InvalidRequestError(detail, {
+      extensions: { errors: [{ pointer: '/allowServerKeygen', detail }] },
+    });
+  }
   const prefix = request.thingNamePrefix || deps.defaultThingNamePrefix;
   checkThingNames(prefix, serials);
   checkThingNamePattern(prefix, serials, deps.thingNamePattern ?? '*');
   const now = (deps.clock ?? (() => new Date()))();
+  if (serials) {
+    // Each bound serial's thing name is its own from now on: no other claim's serial can spell it
+    // (prefix "SN-" + "X" and prefix "" + "SN-X" make the same name).
+    const taken = await deps.store.reserveThingNames(
+      serials.map((serialNumber) => ({ thingName: `${prefix}${serialNumber}`, serialNumber })),
+      now,
+    );
+    if (taken.length > 0) {
+      throw new ThingNameTakenError(
+        `${taken.length} thing name(s) of this batch belong to other serial numbers`,
+        {
+          extensions: {
+            errors: taken.slice(0, MAX_LISTED_ERRORS).map((thingName) => ({
+              pointer: `/serialNumbers/${serials.findIndex((serial) => `${prefix}${serial}` === thingName)}`,
+              detail: `thing name ${thingName} belongs to another serial number`,
+            })),
+          },
+        },
+      );
+    }
+  }
   const minted = Array.from({ length: count }, (_, i) =>
     mintClaim(
       {

@@ -8,6 +8,11 @@ export interface Page<T> {
 
 /** The inventory as the manufacturing line's admin API sees it. */
 export interface AdminStore {
+  /**
+   * Reserves each thing name for its serial number (the `thing#` items registration checks), for
+   * claims bound to serials; returns the names another serial already holds.
+   */
+  reserveThingNames(names: { thingName: string; serialNumber: string }[], now: Date): Promise<string[]>;
   /** Writes claims in batches of 25 with bounded parallelism, retrying unprocessed items. */
   putClaims(claims: Claim[]): Promise<void>;
   listClaims(batchId: string, limit: number, cursor?: string): Promise<Page<Claim>>;

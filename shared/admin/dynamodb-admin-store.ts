@@ -12,7 +12,14 @@ import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
 import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inventory/cursor.js';
 import { guardDynamoDb } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
-import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
+import {
+  type Claim,
+  type DeviceRecord,
+  type DeviceStatus,
+  type ThingNameItem,
+  thingNameKey,
+} from '../inventory/model.js';
+import { ownedUpdate } from '../inventory/transactions.js';
 import type { AdminStore, Page } from './admin-store.js';
 
 const BATCH_SIZE = 25;
@@ -29,6 +36,29 @@ export class DynamoDbAdminStore implements AdminStore {
       new Promise((resolve) => setTimeout(resolve, ms)),
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async reserveThingNames(
+    names: { thingName: string; serialNumber: string }[],
+    now: Date,
+  ): Promise<string[]> {
+    const refused = await inParallel(names, PARALLEL_BATCHES, async ({ thingName, serialNumber }) => {
+      const item: ThingNameItem = {
+        serialNumber: thingNameKey(thingName),
+        kind: 'thing-name',
+        thingName,
+        owner: serialNumber,
+        createdAt: now.toISOString(),
+      };
+      try {
+        await guardDynamoDb(() => this.doc.send(new UpdateCommand(ownedUpdate(this.tables.devices, item))));
+        return undefined;
+      } catch (error) {
+        if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return thingName;
+        throw error;
+      }
+    });
+    return refused.filter((name): name is string => name !== undefined);
   }
 
   async putClaims(claims: Claim[]): Promise<void> {

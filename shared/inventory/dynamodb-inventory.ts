@@ -25,6 +25,7 @@ import {
 import {
   type BatchChange,
   batchUpdate,
+  ownedUpdate,
   type TransactItem,
   TransactionRefusedError,
   writeTransaction,
@@ -181,30 +182,8 @@ export class DynamoDbInventory implements Inventory {
     );
   }
 
-  /**
-   * Creates an item that belongs to one owner for good, or touches it again for the same owner
-   * (keeping its createdAt); refused if another owner holds it.
-   */
   private ownedBy(item: ThingNameItem | PublicKeyItem): TransactItem {
-    const { serialNumber, createdAt, ...fields } = item;
-    const entries = Object.entries(fields);
-    return {
-      Update: {
-        TableName: this.tables.devices,
-        Key: { serialNumber },
-        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}, createdAt = if_not_exists(createdAt, :createdAt)`,
-        ConditionExpression: 'attribute_not_exists(serialNumber) OR #owner = :owner',
-        ExpressionAttributeNames: {
-          '#owner': 'owner',
-          ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
-        },
-        ExpressionAttributeValues: {
-          ':owner': item.owner,
-          ':createdAt': createdAt,
-          ...Object.fromEntries(entries.map(([, value], i) => [`:f${i}`, value])),
-        },
-      },
-    };
+    return { Update: ownedUpdate(this.tables.devices, item) };
   }
 
   async recordCertificate(
@@ -229,7 +208,8 @@ export class DynamoDbInventory implements Inventory {
   async markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void> {
     await this.updateOwnCounting(
       device,
-      'SET #status = :active, progress = :progress, updatedAt = :now, activatedAt = :now',
+      'SET #status = :active, progress = :progress, updatedAt = :now, activatedAt = :now, ' +
+        'firstActivatedAt = if_not_exists(firstActivatedAt, :now)',
       {
         ':active': 'ACTIVE',
         ':progress': progress,
@@ -254,7 +234,7 @@ export class DynamoDbInventory implements Inventory {
     return (out.Items?.length ?? 0) > 0;
   }
 
-  async publicKeyOwner(sha256: string): Promise<string | undefined> {
+  async publicKeyRecord(sha256: string): Promise<PublicKeyItem | undefined> {
     const out = await call(() =>
       this.doc.send(
         new GetCommand({
@@ -264,7 +244,7 @@ export class DynamoDbInventory implements Inventory {
         }),
       ),
     );
-    return (out.Item as PublicKeyItem | undefined)?.owner;
+    return out.Item as PublicKeyItem | undefined;
   }
 
   async listForReconcile(
@@ -447,6 +427,7 @@ function publicKeyItem(device: DeviceRecord, now: Date): PublicKeyItem {
     publicKeySha256: device.publicKeySha256,
     owner: device.serialNumber,
     createdAt: now.toISOString(),
+    lastAttemptAt: now.toISOString(),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Claim, DeviceRecord, Failure, Progress } from './model.js';
+import type { Claim, DeviceRecord, Failure, Progress, PublicKeyItem } from './model.js';
 
 export interface IssuedCertificate {
   certificateId: string;
@@ -69,8 +69,8 @@ export interface Inventory {
   markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void>;
   /** Whether any device record (of any status) names this certificate. */
   isCertificateReferenced(certificateId: string): Promise<boolean>;
-  /** The serial number a public key was recorded for, if this backend ever was asked to certify it. */
-  publicKeyOwner(publicKeySha256: string): Promise<string | undefined>;
+  /** The `key#` item of a public key, if this backend was ever asked to certify it. */
+  publicKeyRecord(publicKeySha256: string): Promise<PublicKeyItem | undefined>;
   /**
    * One page of devices in `status` last updated before `updatedBefore` (oldest first), from the
    * byStatus index; FAILED pages hold only rollbacks that were left INCOMPLETE.

@@ -91,8 +91,10 @@ export interface DeviceRecord {
   createdAt: string;
   updatedAt: string;
   decommissionedAt?: string;
-  /** When the registration completed (the certificate went ACTIVE). */
+  /** When the registration last completed (the certificate went ACTIVE). */
   activatedAt?: string;
+  /** When it first completed: a re-issue of a server-generated key does not move it. */
+  firstActivatedAt?: string;
 }
 
 /**
@@ -122,6 +124,8 @@ export interface PublicKeyItem {
   publicKeySha256: string;
   owner: string;
   createdAt: string;
+  /** The latest attempt that asked for a certificate for this key. */
+  lastAttemptAt: string;
 }
 
 export const thingNameKey = (thingName: string) => `${THING_NAME_KEY_PREFIX}${thingName}` as const;

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ThrottledError } from '../errors.js';
 import { guardDynamoDb } from './dynamodb-errors.js';
-import { type BatchCounter, batchKey } from './model.js';
+import { type BatchCounter, batchKey, type PublicKeyItem, type ThingNameItem } from './model.js';
 
 export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
 
@@ -90,6 +90,30 @@ export function batchUpdate(claimsTable: string, batchId: string, change: BatchC
         ...(change.mustBeActive ? { ':batchActive': 'ACTIVE' } : {}),
         ...Object.fromEntries(adds.map(([, value], i) => [`:c${i}`, value])),
       },
+    },
+  };
+}
+
+/**
+ * An update that creates an item belonging to one owner for good, or touches it again for the same
+ * owner (keeping its createdAt); its condition fails if another owner holds it.
+ */
+export function ownedUpdate(devicesTable: string, item: ThingNameItem | PublicKeyItem) {
+  const { serialNumber, createdAt, ...fields } = item;
+  const entries = Object.entries(fields);
+  return {
+    TableName: devicesTable,
+    Key: { serialNumber },
+    UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}, createdAt = if_not_exists(createdAt, :createdAt)`,
+    ConditionExpression: 'attribute_not_exists(serialNumber) OR #owner = :owner',
+    ExpressionAttributeNames: {
+      '#owner': 'owner',
+      ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
+    },
+    ExpressionAttributeValues: {
+      ':owner': item.owner,
+      ':createdAt': createdAt,
+      ...Object.fromEntries(entries.map(([, value], i) => [`:f${i}`, value])),
     },
   };
 }

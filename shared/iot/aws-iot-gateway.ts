@@ -12,6 +12,7 @@ import {
   DetachThingPrincipalCommand,
   type IoTClient,
   ListCertificatesCommand,
+  ListPrincipalThingsCommand,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { CsrRejectedError, ServiceUnavailableError, ThingNameTakenError, ThrottledError } from '../errors.js';
@@ -51,6 +52,13 @@ export class AwsIotGateway implements IotGateway {
       if (nameOf(error) === 'ResourceNotFoundException') return undefined;
       throw error;
     }
+  }
+
+  async principalThings(certificateArn: string): Promise<string[]> {
+    const out = await guard(() =>
+      this.client.send(new ListPrincipalThingsCommand({ principal: certificateArn, maxResults: 25 })),
+    );
+    return out.things ?? [];
   }
 
   async listCertificates(marker?: string): Promise<{ certificates: CertificateSummary[]; marker?: string }> {

@@ -20,6 +20,8 @@ export interface IotGateway {
   activateCertificate(certificateId: string): Promise<void>;
   /** The certificate, or undefined if it does not exist (any more). */
   describeCertificate(certificateId: string): Promise<CertificateDescription | undefined>;
+  /** The things a certificate is attached to (the first page: enough to tell "only ours"). */
+  principalThings(certificateArn: string): Promise<string[]>;
   /** One page of the account's certificates, newest first. */
   listCertificates(marker?: string): Promise<{ certificates: CertificateSummary[]; marker?: string }>;
   /** The provisioningId attribute of a thing, or undefined if there is no such thing (or no attribute). */

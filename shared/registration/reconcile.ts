@@ -29,6 +29,10 @@ export interface ReconcileDeps {
 
 /** The sweep looks at certificates created within the last day: an attempt lives at most LEASE_MS. */
 export const SWEEP_HORIZON_MS = 24 * 3600_000;
+/** Clock skew allowed between AWS IoT's creationDate and the function's clock. */
+const ATTEMPT_WINDOW_SLACK_MS = 60_000;
+/** The reconciler's lease on a record: longer than its slowest rollback (five IoT calls, each up to ~10 s with retries, plus detach propagation), so that no device attempt takes the record over while it still works. */
+export const RECONCILE_LEASE_MS = 5 * 60_000;
 /** Younger certificates may belong to a live attempt that has not recorded them yet. */
 export const SWEEP_MIN_AGE_MS = 2 * LEASE_MS;
 
@@ -65,7 +69,9 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     truncated: false,
   };
   const timeLeft = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) > 10_000;
-  for (const status of ['PROVISIONING', 'FAILED'] as const) {
+  // The device passes stop at maxDevices or when time runs short; the sweep runs in any case, on
+  // its own bound, so a backlog of stuck records never starves it.
+  devices: for (const status of ['PROVISIONING', 'FAILED'] as const) {
     let cursor: string | undefined;
     do {
       const before = new Date(clock().getTime() - (status === 'PROVISIONING' ? deps.staleAfterMs : 0));
@@ -73,7 +79,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       for (const device of page.devices) {
         if (report.examined >= deps.maxDevices || !timeLeft()) {
           report.truncated = true;
-          return report;
+          break devices;
         }
         report.examined++;
         const outcome = await reconcileOne(device, deps, clock);
@@ -135,12 +141,23 @@ async function sweepOne(
       type: 'spki',
       format: 'der',
     });
-    const owner = await deps.inventory.publicKeyOwner(publicKeySha256(spki));
-    if (!owner) return 'kept'; // not created by this backend
+    const key = await deps.inventory.publicKeyRecord(publicKeySha256(spki));
+    // Ours only if this backend recorded the key, and the certificate was created while one of its
+    // attempts for that key could have asked for it (not one issued elsewhere for the same key).
+    const created = certificate.creationDate.getTime();
+    const from = key ? Date.parse(key.createdAt) - ATTEMPT_WINDOW_SLACK_MS : 0;
+    const until = key
+      ? Date.parse(key.lastAttemptAt ?? key.createdAt) + LEASE_MS + ATTEMPT_WINDOW_SLACK_MS
+      : 0;
+    if (!key || created < from || created > until) return 'kept';
+    const owner = key.owner;
     const device = await deps.inventory.getDevice(owner);
     // A live attempt may be about to record it.
     if (device?.status === 'PROVISIONING' && device.leaseUntil >= now) return 'kept';
     if (device?.certificateId === certificate.certificateId) return 'kept';
+    // In use on a thing that is not the owner's: someone else's, whatever its key says.
+    const things = await deps.iot.principalThings(certificate.certificateArn);
+    if (things.some((thing) => thing !== device?.thingName)) return 'kept';
     const outcome = await rollBack(
       deps.iot,
       { policyName: deps.policyName, thingName: device?.thingName ?? owner, certificate },
@@ -179,7 +196,7 @@ async function reconcileOne(
     ...device,
     status: 'PROVISIONING',
     leaseId: randomUUID(),
-    leaseUntil: now.getTime() + LEASE_MS,
+    leaseUntil: now.getTime() + RECONCILE_LEASE_MS,
   };
   if (!(await deps.inventory.takeForReconcile(device, taken, now))) return 'skipped';
   const logger = deps.logger.child({ serialNumber: device.serialNumber, reconciler: true });

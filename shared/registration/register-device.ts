@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { assertClaimUsable, type ClaimUse } from '../claims/claim-rules.js';
 import { hashClaimToken } from '../claims/token.js';
 import { type ParsedCsr, parseCsr } from '../csr/parse-csr.js';
-import { generateServerKey, type ServerKey } from '../csr/server-key.js';
+import { generateServerKey } from '../csr/server-key.js';
 import {
   AppError,
   ClaimRevokedError,
@@ -110,23 +110,26 @@ export async function registerDevice(
   const clock = deps.clock ?? (() => new Date());
   const logger = (deps.logger ?? createLogger()).child({ serialNumber: request.serialNumber });
   const csr = request.csr === undefined ? undefined : parseCsr(request.csr);
-  const serverKey = csr ? undefined : generateServerKey();
   const tokenHash = hashClaimToken(request.claimToken);
   const now = clock();
 
   const [claim, existing] = await Promise.all([
     deps.inventory.getClaim(tokenHash),
     deps.inventory.getDevice(request.serialNumber),
-    serverKey,
   ]);
   if (!claim) throw new ClaimTokenUnknownError('no claim matches this token');
-  // Only once a claim matches: unknown tokens cannot spend the DescribeEndpoint quota. Before any
-  // write, so that a registration never completes without an answer to give.
-  const endpoints = await deps.endpoints();
-  const key: AttemptKey = csr
-    ? { csrPem: csr.pem, csrSha256: csr.sha256, publicKeySha256: csr.publicKeySha256 }
-    : await keygenAttempt(serverKey);
   const use: ClaimUse = { serialNumber: request.serialNumber, serverKeygen: csr === undefined, now };
+  // A server key costs CPU: made only for a claim that may have one (the rules are checked again,
+  // atomically, by the transaction).
+  if (!csr) assertClaimUsable(claim, use, { spendsAUse: false });
+  // Endpoints only once a claim matches: unknown tokens cannot spend the DescribeEndpoint quota.
+  // Before any write, so that a registration never completes without an answer to give.
+  const [endpoints, key] = await Promise.all([
+    deps.endpoints(),
+    csr
+      ? ({ csrPem: csr.pem, csrSha256: csr.sha256, publicKeySha256: csr.publicKeySha256 } as AttemptKey)
+      : keygenAttempt(),
+  ]);
 
   if (existing && isReplay(existing, tokenHash, csr)) {
     logger.info('registration replayed', { certificateId: existing.certificateId });
@@ -173,9 +176,8 @@ export async function registerDevice(
   };
 }
 
-async function keygenAttempt(serverKey: Promise<ServerKey> | undefined): Promise<AttemptKey> {
-  if (!serverKey) throw new Error('no server key was generated');
-  const { csrPem, publicKeySha256, privateKeyPem } = await serverKey;
+async function keygenAttempt(): Promise<AttemptKey> {
+  const { csrPem, publicKeySha256, privateKeyPem } = await generateServerKey();
   return { csrPem, csrSha256: SERVER_KEYGEN, publicKeySha256, privateKeyPem };
 }
 
@@ -218,15 +220,22 @@ function assertTakeable(
   const wasKeygen = existing.csrSha256 === SERVER_KEYGEN;
   const singleUse = claim.maxUses === 1;
   if (existing.status === 'ACTIVE') {
-    const completedAt = Date.parse(existing.activatedAt ?? existing.updatedAt);
+    // From the first completion: re-issues do not move the window.
+    const completedAt = Date.parse(existing.firstActivatedAt ?? existing.activatedAt ?? existing.updatedAt);
     const reissue =
       wasKeygen && keygen && singleUse && now.getTime() - completedAt <= KEYGEN_REISSUE_WINDOW_MS;
     if (!reissue) throw refuse('');
     return;
   }
+  // AWS IoT refused the attempt's CSR before any certificate existed: that key can never be used, so
+  // the device may come back with another (the record holds no identity yet).
+  const csrRefused =
+    existing.status === 'FAILED' &&
+    existing.failure?.error === 'CSR_REJECTED' &&
+    !existing.progress.certificate;
   const sameHolder = wasKeygen
     ? keygen && singleUse
-    : !keygen && existing.publicKeySha256 === key.publicKeySha256;
+    : !keygen && (csrRefused || existing.publicKeySha256 === key.publicKeySha256);
   if (!sameHolder) {
     throw refuse(
       wasKeygen
@@ -434,7 +443,9 @@ async function retire(
   const outcome = await rollBack(
     deps.iot,
     { policyName: deps.settings.policyName, thingName: device.thingName, certificate },
-    { ...progress, thing: false },
+    // Deactivated whatever the record says: an attempt that died after its activation landed never
+    // recorded it.
+    { ...progress, thing: false, certificateActive: true },
     logger,
     rollbackBudget(deps),
   );

@@ -350,15 +350,17 @@ describe('the packaged template', () => {
     });
   });
 
-  it('lets the admin claims role write claims but not touch devices or AWS IoT', () => {
+  it('lets the admin claims role write claims and reserve thing names, but not touch device records or AWS IoT', () => {
     const granted = statementsOf('AdminClaimsRole').flatMap(actions);
+    const onDevices = statementsOf('AdminClaimsRole').filter((statement) =>
+      render(statement.Resource).includes('DevicesTable'),
+    );
 
     expect(granted.filter((action) => action.startsWith('iot:'))).toEqual([]);
-    expect(
-      statementsOf('AdminClaimsRole').every(
-        (statement) => !render(statement.Resource).includes('DevicesTable'),
-      ),
-    ).toBe(true);
+    expect(onDevices.flatMap(actions)).toEqual(['dynamodb:UpdateItem']);
+    expect(onDevices.map((statement) => statement.Condition)).toEqual([
+      { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['thing#*'] } },
+    ]);
   });
 
   it('throttles the HTTP API stage', () => {
