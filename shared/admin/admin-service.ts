@@ -1,6 +1,8 @@
+import { type BatchView, batchView } from '../batches/batch-view.js';
 import { mintClaim } from '../claims/mint-claim.js';
-import { inParallel } from '../concurrency.js';
 import {
+  BatchNotFoundError,
+  BatchRevokedError,
   ClaimNotFoundError,
   DeviceNotFoundError,
   InvalidRequestError,
@@ -19,7 +21,7 @@ import {
   retryWhileDetaching,
   WHILE_DETACHING,
 } from '../registration/rollback.js';
-import type { AdminStore, Page } from './admin-store.js';
+import type { AdminStore } from './admin-store.js';
 import type { CreateClaimsRequest, ListQuery, RevokeClaimsRequest } from './schemas.js';
 
 export interface AdminDeps {
@@ -82,6 +84,9 @@ export async function createClaims(
   checkThingNames(prefix, serials);
   checkThingNamePattern(prefix, serials, deps.thingNamePattern ?? '*');
   const now = (deps.clock ?? (() => new Date()))();
+  if (!(await deps.store.openBatch(request.batchId, now))) {
+    throw new BatchRevokedError(`batch ${request.batchId} was revoked; mint into another batch`);
+  }
   if (serials) {
     // Each bound serial's thing name is its own from now on: no other claim's serial can spell it
     // (prefix "SN-" + "X" and prefix "" + "SN-X" make the same name).
@@ -118,6 +123,8 @@ export async function createClaims(
     ),
   );
   await deps.store.putClaims(minted.map((m) => m.claim));
+  const expiresAt = minted[0]?.claim.expiresAt;
+  if (expiresAt !== undefined) await deps.store.countIssued(request.batchId, expiresAt, minted.length);
   deps.logger.info('claims created', { batchId: request.batchId, count });
   return {
     batchId: request.batchId,
@@ -195,8 +202,15 @@ export async function listClaims(
   deps: AdminDeps,
 ): Promise<{ claims: ClaimView[]; cursor?: string }> {
   if (!query.batchId) throw new InvalidRequestError('batchId is required');
-  const page = await deps.store.listClaims(query.batchId, query.limit ?? 100, query.cursor);
-  return { claims: page.items.map(claimView), ...(page.cursor ? { cursor: page.cursor } : {}) };
+  const [page, batch] = await Promise.all([
+    deps.store.listClaims(query.batchId, query.limit ?? 100, query.cursor),
+    deps.store.getBatch(query.batchId),
+  ]);
+  // A revoked batch revokes its claims without touching them: show them as the registration sees them.
+  const claims = page.items.map((claim) =>
+    claimView(batch?.status === 'REVOKED' ? { ...claim, status: 'REVOKED' } : claim),
+  );
+  return { claims, ...(page.cursor ? { cursor: page.cursor } : {}) };
 }
 
 /** Revokes one claim, or every claim of a batch; revoking twice is harmless. */
@@ -210,16 +224,28 @@ export async function revokeClaims(
     if (!claim) throw new ClaimNotFoundError(`no claim ${request.claimId}`);
     return { revoked: (await deps.store.revokeClaim(claim.tokenHash, now)) ? 1 : 0 };
   }
-  let revoked = 0;
-  let cursor: string | undefined;
-  do {
-    const page: Page<Claim> = await deps.store.listClaims(request.batchId, 500, cursor);
-    const results = await inParallel(page.items, 16, (claim) => deps.store.revokeClaim(claim.tokenHash, now));
-    revoked += results.filter(Boolean).length;
-    cursor = page.cursor;
-  } while (cursor);
-  deps.logger.info('claims revoked', { batchId: request.batchId, revoked });
-  return { revoked };
+  // One write, whatever the batch's size: every registration's transaction checks the batch item.
+  const batch = batchView(await deps.store.revokeBatch(request.batchId, now), now);
+  deps.logger.info('batch revoked', { batchId: request.batchId, revoked: batch.claims.revoked });
+  return { revoked: batch.claims.revoked };
+}
+
+export async function getBatch(batchId: string, deps: AdminDeps): Promise<BatchView> {
+  const item = await deps.store.getBatch(batchId);
+  if (!item) throw new BatchNotFoundError(`no batch ${batchId}`);
+  return batchView(item, (deps.clock ?? (() => new Date()))());
+}
+
+export async function listBatches(
+  query: { limit?: number | undefined; cursor?: string | undefined },
+  deps: AdminDeps,
+): Promise<{ batches: BatchView[]; cursor?: string }> {
+  const now = (deps.clock ?? (() => new Date()))();
+  const page = await deps.store.listBatches(query.limit ?? 100, query.cursor);
+  return {
+    batches: page.items.map((item) => batchView(item, now)),
+    ...(page.cursor ? { cursor: page.cursor } : {}),
+  };
 }
 
 export async function getDevice(serialNumber: string, deps: AdminDeps): Promise<DeviceView> {

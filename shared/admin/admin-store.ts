@@ -1,4 +1,4 @@
-import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
+import type { BatchItem, Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
 
 export interface Page<T> {
   items: T[];
@@ -18,8 +18,19 @@ export interface AdminStore {
   listClaims(batchId: string, limit: number, cursor?: string): Promise<Page<Claim>>;
   /** The claim with this id, found through the byClaimId index. */
   findClaim(claimId: string): Promise<Claim | undefined>;
-  /** ACTIVE -> REVOKED; false if it was not ACTIVE (already revoked, or gone). */
+  /**
+   * ACTIVE -> REVOKED; false if it was not ACTIVE (already revoked, or gone). A token revoked while
+   * unused is counted as revoked in its batch.
+   */
   revokeClaim(tokenHash: string, now: Date): Promise<boolean>;
+  /** Creates the batch item (ACTIVE) if there is none; false if the batch was revoked. */
+  openBatch(batchId: string, now: Date): Promise<boolean>;
+  /** Counts tokens minted into the batch, by expiry. */
+  countIssued(batchId: string, expiresAt: number, count: number): Promise<void>;
+  /** The batch REVOKED, in one write (the first revocation's time is kept); the item after it. */
+  revokeBatch(batchId: string, now: Date): Promise<BatchItem>;
+  getBatch(batchId: string): Promise<BatchItem | undefined>;
+  listBatches(limit: number, cursor?: string): Promise<Page<BatchItem>>;
   getDevice(serialNumber: string): Promise<DeviceRecord | undefined>;
   listDevices(
     filter: { batchId?: string; status?: DeviceStatus },

@@ -13,13 +13,24 @@ import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inven
 import { guardDynamoDb } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
 import {
+  type BatchCounter,
+  type BatchItem,
+  batchKey,
   type Claim,
   type DeviceRecord,
   type DeviceStatus,
+  devicesCounter,
+  issuedCounter,
+  revokedCounter,
   type ThingNameItem,
   thingNameKey,
 } from '../inventory/model.js';
-import { ownedUpdate } from '../inventory/transactions.js';
+import {
+  batchUpdate,
+  ownedUpdate,
+  TransactionRefusedError,
+  writeTransaction,
+} from '../inventory/transactions.js';
 import type { AdminStore, Page } from './admin-store.js';
 
 const BATCH_SIZE = 25;
@@ -120,8 +131,9 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async revokeClaim(tokenHash: string, now: Date): Promise<boolean> {
+    let before: Claim;
     try {
-      await guardDynamoDb(() =>
+      const out = await guardDynamoDb(() =>
         this.doc.send(
           new UpdateCommand({
             TableName: this.tables.claims,
@@ -134,6 +146,40 @@ export class DynamoDbAdminStore implements AdminStore {
               ':active': 'ACTIVE',
               ':now': now.toISOString(),
             },
+            ReturnValues: 'ALL_OLD',
+          }),
+        ),
+      );
+      before = out.Attributes as Claim;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+    // Unused at the moment of revocation (read atomically with it): a revoked token, not a used one.
+    if (before.usesLeft === before.maxUses) {
+      await this.addToBatch(before.batchId, { [revokedCounter(before.expiresAt)]: 1 });
+    }
+    return true;
+  }
+
+  async openBatch(batchId: string, now: Date): Promise<boolean> {
+    try {
+      await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.claims,
+            Key: { tokenHash: batchKey(batchId) },
+            UpdateExpression:
+              'SET #kind = :kind, batchId = :batchId, #status = if_not_exists(#status, :active), ' +
+              'createdAt = if_not_exists(createdAt, :now)',
+            ConditionExpression: 'attribute_not_exists(#status) OR #status = :active',
+            ExpressionAttributeNames: { '#kind': 'kind', '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':kind': 'batch',
+              ':batchId': batchId,
+              ':active': 'ACTIVE',
+              ':now': now.toISOString(),
+            },
           }),
         ),
       );
@@ -142,6 +188,83 @@ export class DynamoDbAdminStore implements AdminStore {
       if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
       throw error;
     }
+  }
+
+  async countIssued(batchId: string, expiresAt: number, count: number): Promise<void> {
+    await this.addToBatch(batchId, { [issuedCounter(expiresAt)]: count });
+  }
+
+  async revokeBatch(batchId: string, now: Date): Promise<BatchItem> {
+    const out = await guardDynamoDb(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.claims,
+          Key: { tokenHash: batchKey(batchId) },
+          UpdateExpression:
+            'SET #kind = :kind, batchId = :batchId, #status = :revoked, ' +
+            'revokedAt = if_not_exists(revokedAt, :now), createdAt = if_not_exists(createdAt, :now)',
+          ExpressionAttributeNames: { '#kind': 'kind', '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':kind': 'batch',
+            ':batchId': batchId,
+            ':revoked': 'REVOKED',
+            ':now': now.toISOString(),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
+    );
+    return out.Attributes as BatchItem;
+  }
+
+  async getBatch(batchId: string): Promise<BatchItem | undefined> {
+    const out = await guardDynamoDb(() =>
+      this.doc.send(
+        new GetCommand({
+          TableName: this.tables.claims,
+          Key: { tokenHash: batchKey(batchId) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return out.Item as BatchItem | undefined;
+  }
+
+  async listBatches(limit: number, cursor?: string): Promise<Page<BatchItem>> {
+    return this.query<BatchItem>(
+      {
+        TableName: this.tables.claims,
+        IndexName: 'byKind',
+        KeyConditionExpression: '#kind = :batch',
+        ExpressionAttributeNames: { '#kind': 'kind' },
+        ExpressionAttributeValues: { ':batch': 'batch' },
+      },
+      CURSOR_KEYS.batchesByKind,
+      limit,
+      cursor,
+    );
+  }
+
+  private async addToBatch(batchId: string, counters: Partial<Record<BatchCounter, number>>): Promise<void> {
+    const entries = Object.entries(counters);
+    await guardDynamoDb(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.claims,
+          Key: { tokenHash: batchKey(batchId) },
+          UpdateExpression: `SET #kind = :kind, batchId = :batchId ADD ${entries.map((_, i) => `#c${i} :c${i}`).join(', ')}`,
+          ExpressionAttributeNames: {
+            '#kind': 'kind',
+            ...Object.fromEntries(entries.map(([name], i) => [`#c${i}`, name])),
+          },
+          ExpressionAttributeValues: {
+            ':kind': 'batch',
+            ':batchId': batchId,
+            ...Object.fromEntries(entries.map(([, value], i) => [`:c${i}`, value])),
+          },
+        }),
+      ),
+    );
   }
 
   async getDevice(serialNumber: string): Promise<DeviceRecord | undefined> {
@@ -195,35 +318,35 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean> {
+    const decommission = {
+      TableName: this.tables.devices,
+      Key: { serialNumber: device.serialNumber },
+      UpdateExpression:
+        'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress',
+      ConditionExpression: 'leaseId = :lease AND #status = :was',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':decommissioned': 'DECOMMISSIONED',
+        ':now': now.toISOString(),
+        ':lease': device.leaseId,
+        ':was': device.status,
+        ':progress': {
+          ...device.progress,
+          policyAttached: false,
+          thingAttached: false,
+          thing: false,
+          certificateActive: false,
+        },
+      },
+    };
+    const counts = batchUpdate(this.tables.claims, device.batchId, {
+      add: { [devicesCounter(device.status)]: -1, [devicesCounter('DECOMMISSIONED')]: 1 },
+    });
     try {
-      await guardDynamoDb(() =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tables.devices,
-            Key: { serialNumber: device.serialNumber },
-            UpdateExpression:
-              'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress',
-            ConditionExpression: 'leaseId = :lease AND #status = :was',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':decommissioned': 'DECOMMISSIONED',
-              ':now': now.toISOString(),
-              ':lease': device.leaseId,
-              ':was': device.status,
-              ':progress': {
-                ...device.progress,
-                policyAttached: false,
-                thingAttached: false,
-                thing: false,
-                certificateActive: false,
-              },
-            },
-          }),
-        ),
-      );
+      await writeTransaction(this.doc, [{ Update: decommission }, counts]);
       return true;
     } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      if (error instanceof TransactionRefusedError) return false;
       throw error;
     }
   }

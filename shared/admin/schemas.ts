@@ -38,6 +38,7 @@ export const listQuerySchema = z.object({
 export type ListQuery = z.infer<typeof listQuerySchema>;
 
 export const serialParamSchema = serial;
+export const batchIdParamSchema = z.string().check(z.regex(BATCH_ID));
 
 /** Parses at the edge; a failure is a 400 INVALID_REQUEST with a pointer per problem. */
 export function parseWith<T>(schema: z.ZodMiniType<T>, value: unknown): T {

@@ -6,6 +6,7 @@ import { InvalidRequestError } from '../errors.js';
  */
 export const CURSOR_KEYS = {
   claimsByBatch: ['tokenHash', 'batchId', 'claimId'],
+  batchesByKind: ['tokenHash', 'kind', 'batchId'],
   devicesByBatch: ['serialNumber', 'batchId'],
   devicesByStatus: ['serialNumber', 'status', 'updatedAt'],
 } as const satisfies Record<string, readonly string[]>;

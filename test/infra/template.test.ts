@@ -347,6 +347,8 @@ describe('the packaged template', () => {
       'GET /devices/{serialNumber}': 'AWS_IAM',
       'GET /devices': 'AWS_IAM',
       'POST /devices/{serialNumber}/decommission': 'AWS_IAM',
+      'GET /batches': 'AWS_IAM',
+      'GET /batches/{batchId}': 'AWS_IAM',
     });
   });
 
