@@ -1,5 +1,7 @@
+import { X509Certificate } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  DescribeCertificateCommand,
   type IoTClient,
   ListAttachedPoliciesCommand,
   ListThingPrincipalsCommand,
@@ -7,7 +9,14 @@ import {
   paginateListThings,
 } from '@aws-sdk/client-iot';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
-import type { Claim, DeviceRecord } from '../shared/inventory/model.js';
+import { publicKeySha256 } from '../shared/csr/parse-csr.js';
+import {
+  type Claim,
+  type DeviceRecord,
+  isDeviceRecord,
+  type PublicKeyItem,
+  type ThingNameItem,
+} from '../shared/inventory/model.js';
 
 export interface Stores {
   dynamo: DynamoDBClient;
@@ -22,17 +31,28 @@ export interface Stores {
  * - every ACTIVE certificate belongs to exactly one ACTIVE device record;
  * - every ACTIVE device has its certificate ACTIVE, attached to its thing and to the device policy;
  * - every thing belongs to a device record (its provisioningId attribute matches one);
+ * - a thing name belongs to one device record, and its reservation names that record's serial;
+ * - a record never points at a certificate that no longer exists;
+ * - every certificate this backend created (its public key is recorded) is referenced by a device
+ *   record (unless `allowUnreferenced`: before the reconciler has run);
  * - every claim's spent uses equal the device records registered with it;
  * - no registration is left PROVISIONING once its lease has lapsed (unless `allowStale`).
  */
 export async function checkInvariants(
   stores: Stores,
-  options: { now?: Date; allowStale?: boolean } = {},
+  options: { now?: Date; allowStale?: boolean; allowUnreferenced?: boolean } = {},
 ): Promise<string[]> {
   const now = options.now ?? new Date();
   const violations: string[] = [];
   const documents = DynamoDBDocumentClient.from(stores.dynamo);
-  const devices = await scanAll<DeviceRecord>(documents, stores.tables.devices);
+  const items = await scanAll<DeviceRecord | ThingNameItem | PublicKeyItem>(documents, stores.tables.devices);
+  const devices = items.filter((item): item is DeviceRecord => isDeviceRecord(item));
+  const reservations = new Map(
+    items.flatMap((item) => (item.kind === 'thing-name' ? [[item.thingName, item.owner] as const] : [])),
+  );
+  const recordedKeys = new Set(
+    items.flatMap((item) => (item.kind === 'public-key' ? [item.publicKeySha256] : [])),
+  );
   const claims = await scanAll<Claim>(documents, stores.tables.claims);
   const certificates = [];
   for await (const page of paginateListCertificates({ client: stores.iot, pageSize: 250 }, {})) {
@@ -78,6 +98,44 @@ export async function checkInvariants(
     );
     if (!policies.policies?.some((p) => p.policyName === stores.policyName)) {
       violations.push(`ACTIVE device ${device.serialNumber}: device policy not attached to its certificate`);
+    }
+  }
+
+  const byThingName = new Map<string, DeviceRecord[]>();
+  for (const device of devices)
+    byThingName.set(device.thingName, [...(byThingName.get(device.thingName) ?? []), device]);
+  for (const [thingName, holders] of byThingName) {
+    if (holders.length > 1) {
+      violations.push(`thing name ${thingName} is held by ${holders.map((d) => d.serialNumber).join(', ')}`);
+    }
+    const owner = reservations.get(thingName);
+    if (owner !== holders[0]?.serialNumber) {
+      violations.push(
+        `thing name ${thingName} is reserved for ${owner ?? 'nobody'}, held by ${holders[0]?.serialNumber}`,
+      );
+    }
+  }
+
+  const referenced = new Set(devices.map((d) => d.certificateId));
+  for (const device of devices.filter((d) => d.certificateId && d.status !== 'PROVISIONING')) {
+    if (!certificateStatus.has(device.certificateId)) {
+      violations.push(
+        `device ${device.serialNumber} points at certificate ${device.certificateId}, which does not exist`,
+      );
+    }
+  }
+  if (!options.allowUnreferenced) {
+    for (const certificate of certificates.filter((c) => !referenced.has(c.certificateId))) {
+      const described = await stores.iot.send(
+        new DescribeCertificateCommand({ certificateId: certificate.certificateId }),
+      );
+      const pem = described.certificateDescription?.certificatePem as string;
+      const spki = new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' });
+      if (recordedKeys.has(publicKeySha256(spki))) {
+        violations.push(
+          `certificate ${certificate.certificateId} (${certificate.status}) was created by this backend and no record references it`,
+        );
+      }
     }
   }
 

@@ -52,6 +52,10 @@ export interface AdminConfig {
   devicesTable: string;
   claimsTable: string;
   policyName: string;
+  /** The register function's THING_NAME_PREFIX: claim batches are checked against it. */
+  defaultThingNamePrefix: string;
+  /** THING_NAME_PATTERN: the thing names the register role may create (IAM wildcards `*` and `?`). */
+  thingNamePattern: string;
 }
 
 export function loadAdminConfig(env: Env = process.env): AdminConfig {
@@ -59,6 +63,8 @@ export function loadAdminConfig(env: Env = process.env): AdminConfig {
     devicesTable: required(env, 'DEVICES_TABLE'),
     claimsTable: required(env, 'CLAIMS_TABLE'),
     policyName: required(env, 'IOT_POLICY_NAME'),
+    defaultThingNamePrefix: env.THING_NAME_PREFIX ?? '',
+    thingNamePattern: env.THING_NAME_PATTERN || '*',
   };
 }
 

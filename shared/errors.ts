@@ -43,6 +43,7 @@ export type ErrorCode =
   | 'REGISTRATION_IN_PROGRESS'
   | 'REGISTRATION_CONFLICT'
   | 'THING_NAME_TAKEN'
+  | 'PUBLIC_KEY_IN_USE'
   | 'DEVICE_NOT_FOUND'
   | 'CLAIM_NOT_FOUND'
   | 'PAYLOAD_TOO_LARGE'
@@ -128,6 +129,11 @@ export class RegistrationConflictError extends AppError {
 /** A thing of that name exists in AWS IoT but is not ours to reuse. */
 export class ThingNameTakenError extends AppError {
   readonly code = 'THING_NAME_TAKEN';
+}
+
+/** The CSR's public key was already certified for another device: one key, one device. */
+export class PublicKeyInUseError extends AppError {
+  readonly code = 'PUBLIC_KEY_IN_USE';
 }
 
 // --- admin ---------------------------------------------------------------------------------------

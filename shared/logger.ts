@@ -1,3 +1,6 @@
+import { CLAIM_TOKEN_PREFIX } from './claims/token.js';
+import { AppError } from './errors.js';
+
 /**
  * Structured JSON logs, one line per event. Callers pass fields explicitly; there is no
  * "log the whole request" helper, so claim tokens, private keys and CSR bodies cannot slip in.
@@ -55,8 +58,43 @@ function redact(fields: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** Name and code only: AWS messages can echo request input, so they are not logged verbatim. */
-export function describeError(error: Error): { name: string; code?: string } {
+export interface ErrorDescription {
+  name: string;
+  code?: string;
+  /** Unexpected errors only, sanitised: what makes a 500 diagnosable. */
+  message?: string;
+  stack?: string;
+}
+
+const MAX_MESSAGE_CHARS = 500;
+const MAX_STACK_CHARS = 2_000;
+
+/**
+ * Our own errors by name and code (their message is the client's `detail`). Anything else also with
+ * its message and stack frames, sanitised: AWS messages can echo request input, so claim tokens and
+ * PEM blocks are redacted and the rest is cut short.
+ */
+export function describeError(error: Error): ErrorDescription {
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' ? { name: error.name, code } : { name: error.name };
+  const described: ErrorDescription =
+    typeof code === 'string' ? { name: error.name, code } : { name: error.name };
+  if (error instanceof AppError) return described;
+  described.message = sanitise(String(error.message), MAX_MESSAGE_CHARS);
+  // The frames only: the stack's first line repeats the message.
+  const frames = (error.stack ?? '').split('\n').filter((line) => line.trimStart().startsWith('at '));
+  if (frames.length > 0) described.stack = sanitise(frames.join('\n'), MAX_STACK_CHARS);
+  return described;
+}
+
+const SECRETS: [RegExp, string][] = [
+  // A whole PEM block (private key, CSR, certificate), then one whose end was cut off.
+  [/-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g, '[redacted $1]'],
+  [/-----BEGIN ([A-Z0-9 ]+)-----[A-Za-z0-9+/=\s\\]*/g, '[redacted $1]'],
+  // A claim token, whole or in part.
+  [new RegExp(`${CLAIM_TOKEN_PREFIX}[A-Za-z0-9_-]*`, 'g'), '[redacted claim token]'],
+];
+
+function sanitise(text: string, maxChars: number): string {
+  const redacted = SECRETS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
+  return redacted.length > maxChars ? `${redacted.slice(0, maxChars)}…[truncated]` : redacted;
 }

@@ -8,6 +8,8 @@ export interface FaultRule {
   times?: number;
   /** For 'Timeout': how long the request is held before a 503 (longer than the client will wait). */
   holdMs?: number;
+  /** The call lands (the operation is carried out) and only its answer is the error: a lost response. */
+  landed?: boolean;
 }
 
 export interface OperationBehaviour {
@@ -15,7 +17,15 @@ export interface OperationBehaviour {
   ratePerSecond?: number;
   burst?: number;
   fault?: FaultRule;
+  /**
+   * For DetachThingPrincipal and DetachPolicy: how long the detachment takes to reach the deletes, as
+   * AWS IoT's does (DeleteThing and DeleteCertificate still see it attached meanwhile).
+   */
+  propagationMs?: number;
 }
+
+/** Detachments propagate this long unless configured: small, so every test run goes through it. */
+export const DEFAULT_PROPAGATION_MS = 300;
 
 /** Per operation name, or '*' for every operation. */
 export type BehaviourConfig = Record<string, OperationBehaviour>;
@@ -80,19 +90,32 @@ export class Behaviour {
     return this.config;
   }
 
-  async before(operation: string): Promise<void> {
+  /**
+   * Applies latency, quota and faults before `operation` runs. Returns the error to answer with
+   * after running it, for a fault whose call lands but whose answer is lost.
+   */
+  async before(operation: string): Promise<(() => Promise<never>) | undefined> {
     const rule = { ...this.config['*'], ...this.config[operation] };
     const call = (this.calls.get(operation) ?? 0) + 1;
     this.calls.set(operation, call);
     if (rule.latencyMs) await sleep(rule.latencyMs);
     this.takeToken(operation, rule);
-    if (rule.fault && this.fires(operation, rule.fault, call)) {
-      if (rule.fault.error === 'Timeout') {
-        await sleep(rule.fault.holdMs ?? 30_000);
+    if (!rule.fault || !this.fires(operation, rule.fault, call)) return undefined;
+    const { fault } = rule;
+    const answer = async (): Promise<never> => {
+      if (fault.error === 'Timeout') {
+        await sleep(fault.holdMs ?? 30_000);
         throw new IotError('ServiceUnavailableException', `${operation} timed out (injected)`);
       }
-      throw new IotError(rule.fault.error, `${operation} failed (injected fault)`);
-    }
+      throw new IotError(fault.error, `${operation} failed (injected fault)`);
+    };
+    if (fault.landed) return answer;
+    return answer();
+  }
+
+  /** How long a detachment made by `operation` takes to propagate. */
+  propagationMs(operation: string): number {
+    return this.config[operation]?.propagationMs ?? this.config['*']?.propagationMs ?? DEFAULT_PROPAGATION_MS;
   }
 
   private takeToken(operation: string, rule: OperationBehaviour): void {

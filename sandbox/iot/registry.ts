@@ -76,6 +76,11 @@ export class IotRegistry {
   readonly thingPrincipals = new Map<string, Set<string>>();
   /** policy name -> target ARNs */
   readonly policyTargets = new Map<string, Set<string>>();
+  /**
+   * Detachments still propagating, as "thing|policy \0 name \0 principal" -> epoch ms: AWS IoT's
+   * deletes keep seeing them attached for a while (listings and the credentials provider do not).
+   */
+  private readonly detaching = new Map<string, number>();
 
   constructor(readonly options: RegistryOptions) {}
 
@@ -164,14 +169,18 @@ export class IotRegistry {
         'Certificate must be deactivated (not ACTIVE) before deletion.',
       );
     }
-    if (this.thingsOf(record.certificateArn).length > 0) {
+    if (
+      this.thingsOf(record.certificateArn).length > 0 ||
+      this.stillDetaching('thing', undefined, record.certificateArn)
+    ) {
       throw new IotError(
         'DeleteConflictException',
         'Things must be detached before deleting the certificate.',
       );
     }
     const policies = this.policiesOf(record.certificateArn);
-    if (policies.length > 0 && !forceDelete) {
+    const propagating = this.stillDetaching('policy', undefined, record.certificateArn);
+    if ((policies.length > 0 || propagating) && !forceDelete) {
       throw new IotError(
         'DeleteConflictException',
         'Policies must be detached before deleting the certificate.',
@@ -227,7 +236,7 @@ export class IotRegistry {
     if (expectedVersion !== undefined && expectedVersion !== record.version) {
       throw new IotError('VersionConflictException', `Thing ${thingName} is at version ${record.version}`);
     }
-    if ((this.thingPrincipals.get(thingName)?.size ?? 0) > 0) {
+    if ((this.thingPrincipals.get(thingName)?.size ?? 0) > 0 || this.stillDetaching('thing', thingName)) {
       throw new IotError(
         'InvalidRequestException',
         `Cannot delete thing ${thingName}: it has attached principals`,
@@ -248,10 +257,32 @@ export class IotRegistry {
     principals.add(principal as string);
   }
 
-  detachThingPrincipal(thingName: string, principal: string | undefined): void {
+  detachThingPrincipal(thingName: string, principal: string | undefined, propagationMs = 0): void {
     this.thing(thingName);
     if (!principal) throw new IotError('InvalidRequestException', 'principal is required');
-    this.thingPrincipals.get(thingName)?.delete(principal);
+    if (this.thingPrincipals.get(thingName)?.delete(principal)) {
+      this.propagate('thing', thingName, principal, propagationMs);
+    }
+  }
+
+  private propagate(kind: 'thing' | 'policy', name: string, principal: string, ms: number): void {
+    if (ms > 0) this.detaching.set(`${kind}\0${name}\0${principal}`, Date.now() + ms);
+  }
+
+  /** Whether a detachment of this kind (for `name` and/or `principal`) is still propagating. */
+  private stillDetaching(kind: 'thing' | 'policy', name?: string, principal?: string): boolean {
+    const now = Date.now();
+    for (const [key, until] of this.detaching) {
+      if (until <= now) {
+        this.detaching.delete(key);
+        continue;
+      }
+      const [k, n, p] = key.split('\0');
+      if (k === kind && (name === undefined || n === name) && (principal === undefined || p === principal)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   principalsOf(thingName: string): string[] {
@@ -307,10 +338,12 @@ export class IotRegistry {
     targets.add(target as string);
   }
 
-  detachPolicy(policyName: string, target: string | undefined): void {
+  detachPolicy(policyName: string, target: string | undefined, propagationMs = 0): void {
     this.policy(policyName);
     if (!target) throw new IotError('InvalidRequestException', 'target is required');
-    this.policyTargets.get(policyName)?.delete(target);
+    if (this.policyTargets.get(policyName)?.delete(target)) {
+      this.propagate('policy', policyName, target, propagationMs);
+    }
   }
 
   policiesOf(target: string): PolicyRecord[] {

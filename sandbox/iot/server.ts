@@ -27,7 +27,7 @@ const seconds = (date: Date) => date.getTime() / 1000;
  * the routes, query and header bindings and response shapes of the SDK's own service model.
  * Requests are not SigV4-verified.
  */
-export function iotRoutes(registry: IotRegistry): Route[] {
+export function iotRoutes(registry: IotRegistry, behaviour: Behaviour): Route[] {
   const route = (method: string, path: string, name: string, run: Operation): Route => ({
     method,
     // "/things/{thingName}" -> ^/things/(?<thingName>[^/]+)$
@@ -131,7 +131,11 @@ export function iotRoutes(registry: IotRegistry): Route[] {
       registry.attachThingPrincipal(params.thingName as string, principal);
     }),
     route('DELETE', '/things/{thingName}/principals', 'DetachThingPrincipal', ({ params, principal }) => {
-      registry.detachThingPrincipal(params.thingName as string, principal);
+      registry.detachThingPrincipal(
+        params.thingName as string,
+        principal,
+        behaviour.propagationMs('DetachThingPrincipal'),
+      );
     }),
     route('GET', '/things/{thingName}/principals', 'ListThingPrincipals', ({ params, query }) => {
       const { page, next } = paginate(
@@ -179,7 +183,11 @@ export function iotRoutes(registry: IotRegistry): Route[] {
       registry.attachPolicy(params.policyName as string, body.target as string | undefined);
     }),
     route('POST', '/target-policies/{policyName}', 'DetachPolicy', ({ params, body }) => {
-      registry.detachPolicy(params.policyName as string, body.target as string | undefined);
+      registry.detachPolicy(
+        params.policyName as string,
+        body.target as string | undefined,
+        behaviour.propagationMs('DetachPolicy'),
+      );
     }),
     route('POST', '/attached-policies/{target}', 'ListAttachedPolicies', ({ params, query }) => {
       const policies = registry.policiesOf(params.target as string);
@@ -243,7 +251,7 @@ export async function startIotEmulator(
   host: string,
   port: number,
 ): Promise<RunningIot> {
-  const routes = iotRoutes(registry);
+  const routes = iotRoutes(registry, behaviour);
   const server = createServer((request, response) => {
     handle(request, response, routes, behaviour).catch((error: unknown) => {
       reply(response, 500, { message: 'emulator error' }, 'InternalFailureException');
@@ -290,13 +298,14 @@ async function handle(
       }
     }
     const principal = request.headers['x-amzn-principal'];
-    await behaviour.before(route.name);
+    const lostAnswer = await behaviour.before(route.name);
     const result = route.run({
       params,
       query: url.searchParams,
       principal: typeof principal === 'string' ? principal : undefined,
       body,
     });
+    if (lostAnswer) await lostAnswer();
     reply(response, 200, result ?? {});
   } catch (error) {
     if (!(error instanceof IotError)) throw error;

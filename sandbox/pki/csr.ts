@@ -30,7 +30,7 @@ export interface BuiltCsr {
 
 const keys = new Map<KeyKind, { privateKey: KeyObject; publicKey: KeyObject }>();
 
-/** Key generation is slow for RSA; each kind is generated once per test file and reused. */
+/** Key generation is slow for RSA; `fresh = false` generates each kind once per test file and reuses it. */
 export function keyPair(kind: KeyKind, fresh = false): { privateKey: KeyObject; publicKey: KeyObject } {
   const cached = keys.get(kind);
   if (cached && !fresh) return cached;
@@ -72,7 +72,8 @@ const SIGNATURE_OIDS: Record<string, string> = {
 
 export function buildCsr(options: CsrOptions = {}): BuiltCsr {
   const kind = options.key ?? 'ec-p256';
-  const { privateKey, publicKey } = options.keys ?? keyPair(kind);
+  // A fresh key per request (one device, one key), except RSA, whose generation is slow: tests reuse it.
+  const { privateKey, publicKey } = options.keys ?? keyPair(kind, !kind.startsWith('rsa'));
   const family = kind.startsWith('rsa') ? 'rsa' : kind === 'ed25519' ? 'ed25519' : 'ec';
   const hash = family === 'ed25519' ? 'none' : (options.hash ?? 'sha256');
   const info = sequence(

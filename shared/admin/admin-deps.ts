@@ -14,6 +14,8 @@ export const adminDeps: AdminDeps = {
   }),
   iot: new AwsIotGateway(iotClient()),
   policyName: config.policyName,
+  defaultThingNamePrefix: config.defaultThingNamePrefix,
+  thingNamePattern: config.thingNamePattern,
   logger: createLogger({ api: 'admin' }),
 };
 

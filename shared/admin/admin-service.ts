@@ -6,11 +6,18 @@ import {
   InvalidRequestError,
   RegistrationConflictError,
   RegistrationInProgressError,
+  ServiceUnavailableError,
+  ThingNameTooLongError,
 } from '../errors.js';
 import type { Claim, DeviceRecord } from '../inventory/model.js';
 import type { IotGateway } from '../iot/iot-gateway.js';
 import type { Logger } from '../logger.js';
-import { retryWhileDetaching } from '../registration/rollback.js';
+import { MAX_THING_NAME_LENGTH } from '../registration/request.js';
+import {
+  DEFAULT_ROLLBACK_BUDGET_MS,
+  retryWhileDetaching,
+  WHILE_DETACHING,
+} from '../registration/rollback.js';
 import type { AdminStore, Page } from './admin-store.js';
 import type { CreateClaimsRequest, ListQuery, RevokeClaimsRequest } from './schemas.js';
 
@@ -18,6 +25,10 @@ export interface AdminDeps {
   store: AdminStore;
   iot: IotGateway;
   policyName: string;
+  /** THING_NAME_PREFIX: what registration puts before the serial when a claim names no prefix. */
+  defaultThingNamePrefix: string;
+  /** THING_NAME_PATTERN: the thing names the register role may create; `*` (any) when absent. */
+  thingNamePattern?: string;
   logger: Logger;
   clock?: () => Date;
 }
@@ -58,6 +69,9 @@ export async function createClaims(
     throw new InvalidRequestError('serialNumbers has duplicates');
   const count = serials?.length ?? request.count;
   if (count === undefined) throw new InvalidRequestError('give count or serialNumbers');
+  const prefix = request.thingNamePrefix || deps.defaultThingNamePrefix;
+  checkThingNames(prefix, serials);
+  checkThingNamePattern(prefix, serials, deps.thingNamePattern ?? '*');
   const now = (deps.clock ?? (() => new Date()))();
   const minted = Array.from({ length: count }, (_, i) =>
     mintClaim(
@@ -84,6 +98,66 @@ export async function createClaims(
       ...(claim.serialNumber ? { serialNumber: claim.serialNumber } : {}),
     })),
   };
+}
+
+/** Errors listed for a batch whose thing names are too long: enough to act on, not one per serial. */
+const MAX_LISTED_ERRORS = 10;
+
+/**
+ * Refuses a batch whose claims could never register: a prefix that leaves no room for a serial
+ * number, or a bound serial that makes a thing name over AWS IoT's limit. Registration builds the
+ * thing name the same way (shared/registration/register-device.ts).
+ */
+function checkThingNames(prefix: string, serials: string[] | undefined): void {
+  if (prefix.length >= MAX_THING_NAME_LENGTH) {
+    const detail = `the thing name prefix is ${prefix.length} characters; with a serial number it would exceed ${MAX_THING_NAME_LENGTH}`;
+    throw new ThingNameTooLongError(detail, {
+      extensions: { errors: [{ pointer: '/thingNamePrefix', detail }] },
+    });
+  }
+  const tooLong = (serials ?? []).flatMap((serial, index) => {
+    const length = prefix.length + serial.length;
+    if (length <= MAX_THING_NAME_LENGTH) return [];
+    return [
+      {
+        pointer: `/serialNumbers/${index}`,
+        detail: `the thing name would be ${length} characters (prefix ${prefix.length} + serial ${serial.length}); AWS IoT allows ${MAX_THING_NAME_LENGTH}`,
+      },
+    ];
+  });
+  if (tooLong.length > 0) {
+    throw new ThingNameTooLongError(
+      `${tooLong.length} serial number(s) with the prefix make thing names over ${MAX_THING_NAME_LENGTH} characters; ` +
+        `use a shorter prefix or serials of at most ${MAX_THING_NAME_LENGTH - prefix.length} characters`,
+      { extensions: { errors: tooLong.slice(0, MAX_LISTED_ERRORS) } },
+    );
+  }
+}
+
+/**
+ * Refuses a batch whose thing names the register role may not create (serverless.yml's
+ * `thingNamePattern` scopes iot:CreateThing): AWS would answer AccessDenied at registration. Bound
+ * serials are checked name by name; an unbound batch needs a pattern of the form `<literal>*` that its
+ * prefix starts with (any other pattern cannot be shown to admit every serial).
+ */
+function checkThingNamePattern(prefix: string, serials: string[] | undefined, pattern: string): void {
+  if (pattern === '*') return;
+  const glob = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+  const literal = /^[^*?]*\*$/.test(pattern) ? pattern.slice(0, -1) : undefined;
+  const admitted = serials
+    ? serials.every((serial) => glob.test(`${prefix}${serial}`))
+    : literal !== undefined && prefix.startsWith(literal);
+  if (!admitted) {
+    const detail = `thing names of this batch would not all match the deployment's thing name pattern "${pattern}", so AWS IoT would refuse to create them`;
+    throw new InvalidRequestError(detail, {
+      extensions: { errors: [{ pointer: '/thingNamePrefix', detail }] },
+    });
+  }
 }
 
 export async function listClaims(
@@ -163,10 +237,17 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
     ]);
   }
   if ((await iot.thingProvisioningId(device.thingName)) === device.provisioningId) {
-    // DeleteThing refuses a thing whose detachment is still propagating in AWS IoT.
-    await retryWhileDetaching(() => iot.deleteThing(device.thingName), {
-      errors: ['InvalidRequestException', 'DeleteConflictException'],
-      attempts: 5,
+    // DeleteThing refuses a thing whose detachment is still propagating in AWS IoT; past the budget the
+    // operator's retry (idempotent) finishes the job.
+    await retryWhileDetaching(() => iot.deleteThing(device.thingName), WHILE_DETACHING.thing, {
+      until: Date.now() + DEFAULT_ROLLBACK_BUDGET_MS,
+    }).catch((error: unknown) => {
+      const name = error instanceof Error ? error.name : '';
+      if (!WHILE_DETACHING.thing.includes(name)) throw error;
+      throw new ServiceUnavailableError('the thing is still being detached in AWS IoT; retry', {
+        retryAfterSeconds: 5,
+        cause: error,
+      });
     });
   }
   const now = (deps.clock ?? (() => new Date()))();

@@ -9,7 +9,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { inParallel } from '../concurrency.js';
 import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
-import { decodeCursor, encodeCursor } from '../inventory/cursor.js';
+import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inventory/cursor.js';
+import { guardDynamoDb } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
 import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
 import type { AdminStore, Page } from './admin-store.js';
@@ -46,8 +47,8 @@ export class DynamoDbAdminStore implements AdminStore {
         });
       }
       if (attempt > 0) await this.sleep(Math.min(2_000, 50 * 2 ** attempt));
-      const out = await this.doc.send(
-        new BatchWriteCommand({ RequestItems: { [this.tables.claims]: requests } }),
+      const out = await guardDynamoDb(() =>
+        this.doc.send(new BatchWriteCommand({ RequestItems: { [this.tables.claims]: requests } })),
       );
       requests = (out.UnprocessedItems?.[this.tables.claims] ?? []) as typeof requests;
     }
@@ -61,43 +62,50 @@ export class DynamoDbAdminStore implements AdminStore {
         KeyConditionExpression: 'batchId = :batch',
         ExpressionAttributeValues: { ':batch': batchId },
       },
+      CURSOR_KEYS.claimsByBatch,
       limit,
       cursor,
     );
   }
 
   async findClaim(claimId: string): Promise<Claim | undefined> {
-    const keys = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tables.claims,
-        IndexName: 'byClaimId',
-        KeyConditionExpression: 'claimId = :id',
-        ExpressionAttributeValues: { ':id': claimId },
-      }),
+    const keys = await guardDynamoDb(() =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.tables.claims,
+          IndexName: 'byClaimId',
+          KeyConditionExpression: 'claimId = :id',
+          ExpressionAttributeValues: { ':id': claimId },
+        }),
+      ),
     );
     const tokenHash = keys.Items?.[0]?.tokenHash as string | undefined;
     if (!tokenHash) return undefined;
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.tables.claims, Key: { tokenHash }, ConsistentRead: true }),
+    const out = await guardDynamoDb(() =>
+      this.doc.send(
+        new GetCommand({ TableName: this.tables.claims, Key: { tokenHash }, ConsistentRead: true }),
+      ),
     );
     return out.Item as Claim | undefined;
   }
 
   async revokeClaim(tokenHash: string, now: Date): Promise<boolean> {
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.claims,
-          Key: { tokenHash },
-          UpdateExpression: 'SET #status = :revoked, revokedAt = :now',
-          ConditionExpression: '#status = :active',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':revoked': 'REVOKED',
-            ':active': 'ACTIVE',
-            ':now': now.toISOString(),
-          },
-        }),
+      await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.claims,
+            Key: { tokenHash },
+            UpdateExpression: 'SET #status = :revoked, revokedAt = :now',
+            ConditionExpression: '#status = :active',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':revoked': 'REVOKED',
+              ':active': 'ACTIVE',
+              ':now': now.toISOString(),
+            },
+          }),
+        ),
       );
       return true;
     } catch (error) {
@@ -107,8 +115,10 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async getDevice(serialNumber: string): Promise<DeviceRecord | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.tables.devices, Key: { serialNumber }, ConsistentRead: true }),
+    const out = await guardDynamoDb(() =>
+      this.doc.send(
+        new GetCommand({ TableName: this.tables.devices, Key: { serialNumber }, ConsistentRead: true }),
+      ),
     );
     return out.Item as DeviceRecord | undefined;
   }
@@ -132,6 +142,7 @@ export class DynamoDbAdminStore implements AdminStore {
             ...(filter.status ? { ':status': filter.status } : {}),
           },
         },
+        CURSOR_KEYS.devicesByBatch,
         limit,
         cursor,
       );
@@ -145,6 +156,7 @@ export class DynamoDbAdminStore implements AdminStore {
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':status': filter.status },
         },
+        CURSOR_KEYS.devicesByStatus,
         limit,
         cursor,
       );
@@ -154,28 +166,30 @@ export class DynamoDbAdminStore implements AdminStore {
 
   async markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean> {
     try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.devices,
-          Key: { serialNumber: device.serialNumber },
-          UpdateExpression:
-            'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress',
-          ConditionExpression: 'leaseId = :lease AND #status = :was',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':decommissioned': 'DECOMMISSIONED',
-            ':now': now.toISOString(),
-            ':lease': device.leaseId,
-            ':was': device.status,
-            ':progress': {
-              ...device.progress,
-              policyAttached: false,
-              thingAttached: false,
-              thing: false,
-              certificateActive: false,
+      await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.devices,
+            Key: { serialNumber: device.serialNumber },
+            UpdateExpression:
+              'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress',
+            ConditionExpression: 'leaseId = :lease AND #status = :was',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':decommissioned': 'DECOMMISSIONED',
+              ':now': now.toISOString(),
+              ':lease': device.leaseId,
+              ':was': device.status,
+              ':progress': {
+                ...device.progress,
+                policyAttached: false,
+                thingAttached: false,
+                thing: false,
+                certificateActive: false,
+              },
             },
-          },
-        }),
+          }),
+        ),
       );
       return true;
     } catch (error) {
@@ -186,19 +200,30 @@ export class DynamoDbAdminStore implements AdminStore {
 
   /**
    * Pages through a query until `limit` items are found (a filter may thin pages out); the cursor is
-   * the last evaluated key, base64url-encoded.
+   * the last evaluated key, base64url-encoded, with the index's `keys`.
    */
-  private async query<T>(input: QueryCommandInput, limit: number, cursor?: string): Promise<Page<T>> {
+  private async query<T>(
+    input: QueryCommandInput,
+    keys: readonly string[],
+    limit: number,
+    cursor?: string,
+  ): Promise<Page<T>> {
     const items: T[] = [];
-    let startKey = decodeCursor(cursor);
+    let startKey: Record<string, unknown> | undefined = decodeCursor(cursor, keys);
+    let fromClient = startKey !== undefined;
     do {
-      const out = await this.doc.send(
-        new QueryCommand({
-          ...input,
-          Limit: limit - items.length,
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
-      );
+      const page = new QueryCommand({
+        ...input,
+        Limit: limit - items.length,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      });
+      const out = await guardDynamoDb(() => this.doc.send(page)).catch((error: unknown) => {
+        // A well-shaped key from another partition or range: DynamoDB refuses it as a start key.
+        if (fromClient && error instanceof Error && error.name === 'ValidationException')
+          throw cursorRefused(error);
+        throw error;
+      });
+      fromClient = false;
       items.push(...((out.Items ?? []) as T[]));
       startKey = out.LastEvaluatedKey;
     } while (startKey && items.length < limit);

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { InvalidRequestError } from '../errors.js';
-import { SERIAL_NUMBER_PATTERN } from '../registration/request.js';
+import { attributesSchema, SERIAL_NUMBER_PATTERN } from '../registration/request.js';
 
 z.config(en());
 
@@ -19,9 +19,7 @@ export const createClaimsSchema = z.object({
   maxUses: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
   allowServerKeygen: z.optional(z.boolean()),
   thingNamePrefix: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_:-]{0,64}$/))),
-  attributes: z.optional(
-    z.record(z.string().check(z.regex(/^[A-Za-z0-9_.-]{1,64}$/)), z.string().check(z.maxLength(256))),
-  ),
+  attributes: z.optional(attributesSchema),
 });
 export type CreateClaimsRequest = z.infer<typeof createClaimsSchema>;
 

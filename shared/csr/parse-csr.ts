@@ -15,6 +15,8 @@ export interface ParsedCsr {
   sha256: string;
   /** The request's SubjectPublicKeyInfo, DER. */
   spki: Buffer;
+  /** SHA-256 of the SubjectPublicKeyInfo, hex: the key's identity across CSRs and certificates. */
+  publicKeySha256: string;
   keyType: 'RSA' | 'EC';
   /** RSA modulus bits, or the EC curve's field size. */
   keyBits: number;
@@ -31,8 +33,16 @@ const SIGNATURE_ALGORITHMS: Record<string, { hash: string; family: KeyFamily }> 
   '1.2.840.10045.4.3.4': { hash: 'sha512', family: 'EC' },
 };
 
-/** The curves AWS IoT accepts (CreateCertificateFromCsr: NIST P-256, P-384, P-521). */
-const EC_CURVES: Record<string, number> = { prime256v1: 256, secp384r1: 384, secp521r1: 521 };
+/**
+ * The curves AWS IoT accepts (CreateCertificateFromCsr: NIST P-256, P-384, P-521), by the namedCurve
+ * OID the key must carry (RFC 5480). Node reads a key with explicit curve parameters as the named
+ * curve they match, but AWS IoT's credentials provider refuses such a certificate.
+ */
+const EC_CURVES: Record<string, { name: string; bits: number }> = {
+  '1.2.840.10045.3.1.7': { name: 'prime256v1', bits: 256 },
+  '1.3.132.0.34': { name: 'secp384r1', bits: 384 },
+  '1.3.132.0.35': { name: 'secp521r1', bits: 521 },
+};
 export const MIN_RSA_BITS = 2048;
 export const MAX_CSR_PEM_LENGTH = 8192;
 
@@ -56,7 +66,7 @@ export function parseCsr(input: string): ParsedCsr {
   const parts = splitRequest(der);
 
   const key = publicKeyOf(parts.spki);
-  const { keyType, keyBits, curve } = checkKey(key);
+  const { keyType, keyBits, curve } = checkKey(key, parts.spki);
   const algorithm = SIGNATURE_ALGORITHMS[parts.signatureAlgorithmOid];
   if (!algorithm) {
     throw new CsrSignatureAlgorithmUnsupportedError(
@@ -80,10 +90,16 @@ export function parseCsr(input: string): ParsedCsr {
     pem: `${pem}\n`,
     sha256: createHash('sha256').update(der).digest('hex'),
     spki: parts.spki,
+    publicKeySha256: publicKeySha256(parts.spki),
     keyType,
     keyBits,
     ...(curve ? { curve } : {}),
   };
+}
+
+/** The identity of a public key: SHA-256 of its SubjectPublicKeyInfo DER, hex. */
+export function publicKeySha256(spki: Buffer): string {
+  return createHash('sha256').update(spki).digest('hex');
 }
 
 interface RequestParts {
@@ -139,7 +155,7 @@ function publicKeyOf(spki: Buffer): KeyObject {
   }
 }
 
-function checkKey(key: KeyObject): { keyType: KeyFamily; keyBits: number; curve?: string } {
+function checkKey(key: KeyObject, spki: Buffer): { keyType: KeyFamily; keyBits: number; curve?: string } {
   const details = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === 'rsa') {
     const bits = details.modulusLength ?? 0;
@@ -148,11 +164,34 @@ function checkKey(key: KeyObject): { keyType: KeyFamily; keyBits: number; curve?
     return { keyType: 'RSA', keyBits: bits };
   }
   if (key.asymmetricKeyType === 'ec') {
-    const curve = details.namedCurve ?? 'unknown';
-    const bits = EC_CURVES[curve];
-    if (bits === undefined)
-      throw new CsrKeyUnsupportedError(`EC curve ${curve} is not one of P-256, P-384, P-521`);
-    return { keyType: 'EC', keyBits: bits, curve };
+    const named = namedCurveOidOf(spki);
+    if (named === undefined) {
+      throw new CsrKeyUnsupportedError(
+        'the EC key must name its curve (P-256, P-384, P-521); explicit curve parameters are not accepted',
+      );
+    }
+    const curve = EC_CURVES[named];
+    if (curve === undefined || curve.name !== details.namedCurve)
+      throw new CsrKeyUnsupportedError(
+        `EC curve ${details.namedCurve ?? named} is not one of P-256, P-384, P-521`,
+      );
+    return { keyType: 'EC', keyBits: curve.bits, curve: curve.name };
   }
   throw new CsrKeyUnsupportedError(`${key.asymmetricKeyType ?? 'unknown'} keys are not accepted by AWS IoT`);
+}
+
+/**
+ * The namedCurve OID in an EC SubjectPublicKeyInfo's AlgorithmIdentifier, or undefined when the
+ * parameters are anything else (explicit ECParameters, implicitCurve NULL, absent).
+ */
+function namedCurveOidOf(spki: Buffer): string | undefined {
+  try {
+    const [algorithm] = childrenOf(spki, expectNode(spki, 0, TAG.SEQUENCE));
+    if (!algorithm || algorithm.tag !== TAG.SEQUENCE) return undefined;
+    const [, parameters] = childrenOf(spki, algorithm);
+    return parameters?.tag === TAG.OID ? decodeOid(spki, parameters) : undefined;
+  } catch (error) {
+    if (error instanceof DerError) return undefined;
+    throw error;
+  }
 }

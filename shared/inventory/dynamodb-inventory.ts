@@ -8,10 +8,26 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../claims/claim-rules.js';
-import { ServiceUnavailableError, ThrottledError } from '../errors.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
-import { type Inventory, type IssuedCertificate, ReservationRejectedError } from './inventory.js';
-import { type Claim, type DeviceRecord, type Failure, type Progress, SERVER_KEYGEN } from './model.js';
+import { ThrottledError } from '../errors.js';
+import { CURSOR_KEYS, decodeCursor, encodeCursor } from './cursor.js';
+import { guardDynamoDb as call } from './dynamodb-errors.js';
+import {
+  type Inventory,
+  type IssuedCertificate,
+  type Rejections,
+  ReservationRejectedError,
+} from './inventory.js';
+import {
+  type Claim,
+  type DeviceRecord,
+  type Failure,
+  type Progress,
+  type PublicKeyItem,
+  publicKeyKey,
+  SERVER_KEYGEN,
+  type ThingNameItem,
+  thingNameKey,
+} from './model.js';
 
 export interface TableNames {
   claims: string;
@@ -72,17 +88,35 @@ export class DynamoDbInventory implements Inventory {
         ConditionExpression: 'attribute_not_exists(serialNumber)',
       },
     };
-    await this.transact([spend, create]);
+    const thingName: ThingNameItem = {
+      serialNumber: thingNameKey(device.thingName),
+      kind: 'thing-name',
+      thingName: device.thingName,
+      owner: device.serialNumber,
+      createdAt: now.toISOString(),
+    };
+    await this.transact(
+      [spend, create, this.ownedBy(thingName), this.ownedBy(publicKeyItem(device, now))],
+      ['claim', 'device', 'thingName', 'publicKey'],
+    );
   }
 
-  async takeOver(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void> {
+  async takeOver(
+    previous: DeviceRecord,
+    next: DeviceRecord,
+    now: Date,
+    options: { singleUseClaim: boolean },
+  ): Promise<void> {
     const claimCheck: TransactItem = {
       ConditionCheck: {
         TableName: this.tables.claims,
         Key: { tokenHash: next.tokenHash },
-        ConditionExpression: claimStillValid(next.csrSha256),
+        ConditionExpression: `${claimStillValid(next.csrSha256)}${options.singleUseClaim ? ' AND maxUses = :one' : ''}`,
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: claimValues(next, now),
+        ExpressionAttributeValues: {
+          ...claimValues(next, now),
+          ...(options.singleUseClaim ? { ':one': 1 } : {}),
+        },
       },
     };
     const history = previous.failure
@@ -100,9 +134,10 @@ export class DynamoDbInventory implements Inventory {
         Key: { serialNumber: next.serialNumber },
         UpdateExpression:
           'SET #status = :provisioning, leaseId = :lease, leaseUntil = :leaseUntil, csrSha256 = :csr, ' +
-          'attributes = :attributes, updatedAt = :now, ' +
+          'publicKeySha256 = :key, attributes = :attributes, updatedAt = :now, ' +
           'failures = list_append(if_not_exists(failures, :none), :history) REMOVE failure',
-        // Only the same claim, and only a record no live attempt holds.
+        // Only the same claim, and only a record no live attempt holds and nobody changed since the
+        // saga read it (every take-over changes leaseId), so the saga's identity rule holds.
         ConditionExpression:
           'tokenHash = :tokenHash AND provisioningId = :pid AND leaseId = :previousLease AND ' +
           '(#status = :failed OR (#status = :provisioning AND leaseUntil < :nowMs) OR ' +
@@ -120,6 +155,7 @@ export class DynamoDbInventory implements Inventory {
           ':leaseUntil': next.leaseUntil,
           ':nowMs': now.getTime(),
           ':csr': next.csrSha256,
+          ':key': next.publicKeySha256,
           ':attributes': next.attributes,
           ':now': now.toISOString(),
           ':none': [],
@@ -127,7 +163,36 @@ export class DynamoDbInventory implements Inventory {
         },
       },
     };
-    await this.transact([claimCheck, takeOver]);
+    await this.transact(
+      [claimCheck, takeOver, this.ownedBy(publicKeyItem(next, now))],
+      ['claim', 'device', 'publicKey'],
+    );
+  }
+
+  /**
+   * Creates an item that belongs to one owner for good, or touches it again for the same owner
+   * (keeping its createdAt); refused if another owner holds it.
+   */
+  private ownedBy(item: ThingNameItem | PublicKeyItem): TransactItem {
+    const { serialNumber, createdAt, ...fields } = item;
+    const entries = Object.entries(fields);
+    return {
+      Update: {
+        TableName: this.tables.devices,
+        Key: { serialNumber },
+        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}, createdAt = if_not_exists(createdAt, :createdAt)`,
+        ConditionExpression: 'attribute_not_exists(serialNumber) OR #owner = :owner',
+        ExpressionAttributeNames: {
+          '#owner': 'owner',
+          ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
+        },
+        ExpressionAttributeValues: {
+          ':owner': item.owner,
+          ':createdAt': createdAt,
+          ...Object.fromEntries(entries.map(([, value], i) => [`:f${i}`, value])),
+        },
+      },
+    };
   }
 
   async recordCertificate(
@@ -150,11 +215,43 @@ export class DynamoDbInventory implements Inventory {
   }
 
   async markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void> {
-    await this.updateOwn(device, 'SET #status = :active, progress = :progress, updatedAt = :now', {
-      ':active': 'ACTIVE',
-      ':progress': progress,
-      ':now': now.toISOString(),
-    });
+    await this.updateOwn(
+      device,
+      'SET #status = :active, progress = :progress, updatedAt = :now, activatedAt = :now',
+      {
+        ':active': 'ACTIVE',
+        ':progress': progress,
+        ':now': now.toISOString(),
+      },
+    );
+  }
+
+  async isCertificateReferenced(certificateId: string): Promise<boolean> {
+    const out = await call(() =>
+      this.doc.send(
+        new QueryCommand({
+          TableName: this.tables.devices,
+          IndexName: 'byCertificate',
+          KeyConditionExpression: 'certificateId = :id',
+          ExpressionAttributeValues: { ':id': certificateId },
+          Limit: 1,
+        }),
+      ),
+    );
+    return (out.Items?.length ?? 0) > 0;
+  }
+
+  async publicKeyOwner(sha256: string): Promise<string | undefined> {
+    const out = await call(() =>
+      this.doc.send(
+        new GetCommand({
+          TableName: this.tables.devices,
+          Key: { serialNumber: publicKeyKey(sha256) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return (out.Item as PublicKeyItem | undefined)?.owner;
   }
 
   async listForReconcile(
@@ -180,7 +277,7 @@ export class DynamoDbInventory implements Inventory {
             ...(status === 'FAILED' ? { ':incomplete': 'INCOMPLETE' } : {}),
           },
           Limit: limit,
-          ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor) } : {}),
+          ...(cursor ? { ExclusiveStartKey: decodeCursor(cursor, CURSOR_KEYS.devicesByStatus) } : {}),
         }),
       ),
     );
@@ -221,17 +318,34 @@ export class DynamoDbInventory implements Inventory {
     }
   }
 
-  async markFailed(device: DeviceRecord, progress: Progress, failure: Failure, now: Date): Promise<void> {
-    await this.updateOwn(
-      device,
-      'SET #status = :failedStatus, progress = :progress, failure = :failure, updatedAt = :now',
-      {
-        ':failedStatus': 'FAILED',
-        ':progress': progress,
-        ':failure': failure,
-        ':now': now.toISOString(),
-      },
-    );
+  async markFailed(
+    device: DeviceRecord,
+    progress: Progress,
+    failure: Failure,
+    now: Date,
+    certificate?: IssuedCertificate,
+  ): Promise<void> {
+    const base = 'SET #status = :failedStatus, progress = :progress, failure = :failure, updatedAt = :now';
+    const values = {
+      ':failedStatus': 'FAILED',
+      ':progress': progress,
+      ':failure': failure,
+      ':now': now.toISOString(),
+    };
+    if (progress.certificate && certificate) {
+      await this.updateOwn(
+        device,
+        `${base}, certificateId = :id, certificateArn = :arn, certificatePem = :pem`,
+        {
+          ...values,
+          ':id': certificate.certificateId,
+          ':arn': certificate.certificateArn,
+          ':pem': certificate.certificatePem,
+        },
+      );
+    } else {
+      await this.updateOwn(device, `${base} REMOVE certificateId, certificateArn, certificatePem`, values);
+    }
   }
 
   /** Updates the record only while this attempt holds its lease. */
@@ -258,7 +372,8 @@ export class DynamoDbInventory implements Inventory {
     );
   }
 
-  private async transact(items: TransactItem[]): Promise<void> {
+  /** Runs a transaction; `parts` names each item, to say which condition refused it. */
+  private async transact(items: TransactItem[], parts: (keyof Rejections)[]): Promise<void> {
     try {
       await call(() => this.doc.send(new TransactWriteCommand({ TransactItems: items })));
     } catch (error) {
@@ -270,8 +385,7 @@ export class DynamoDbInventory implements Inventory {
         if (throttled)
           throw new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1, cause: error });
         throw new ReservationRejectedError(
-          reasons[0] === 'ConditionalCheckFailed',
-          reasons[1] === 'ConditionalCheckFailed',
+          Object.fromEntries(parts.map((part, i) => [part, reasons[i] === 'ConditionalCheckFailed'])),
         );
       }
       throw error;
@@ -288,6 +402,16 @@ function claimStillValid(csrSha256: string): string {
   );
 }
 
+function publicKeyItem(device: DeviceRecord, now: Date): PublicKeyItem {
+  return {
+    serialNumber: publicKeyKey(device.publicKeySha256),
+    kind: 'public-key',
+    publicKeySha256: device.publicKeySha256,
+    owner: device.serialNumber,
+    createdAt: now.toISOString(),
+  };
+}
+
 function claimValues(device: DeviceRecord, now: Date): Record<string, unknown> {
   return {
     ':claimActive': 'ACTIVE',
@@ -295,28 +419,4 @@ function claimValues(device: DeviceRecord, now: Date): Record<string, unknown> {
     ':serial': device.serialNumber,
     ...(device.csrSha256 === SERVER_KEYGEN ? { ':yes': true } : {}),
   };
-}
-
-const THROTTLING = new Set([
-  'ThrottlingException',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-]);
-const UNAVAILABLE = new Set(['InternalServerError', 'ServiceUnavailable', 'TimeoutError']);
-
-/** Maps DynamoDB capacity errors to the client-facing 429/503; everything else propagates. */
-async function call<T>(send: () => Promise<T>): Promise<T> {
-  try {
-    return await send();
-  } catch (error) {
-    const name = error instanceof Error ? error.name : '';
-    if (THROTTLING.has(name))
-      throw new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1, cause: error });
-    if (UNAVAILABLE.has(name))
-      throw new ServiceUnavailableError('the inventory is unavailable', {
-        retryAfterSeconds: 2,
-        cause: error,
-      });
-    throw error;
-  }
 }

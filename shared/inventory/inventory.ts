@@ -6,17 +6,26 @@ export interface IssuedCertificate {
   certificatePem: string;
 }
 
+/** Which conditions of a reservation or take-over transaction failed. */
+export interface Rejections {
+  claim: boolean;
+  device: boolean;
+  /** The thing name is reserved for another serial number. */
+  thingName: boolean;
+  /** The public key is already another device's. */
+  publicKey: boolean;
+}
+
 /**
- * Thrown when the reservation transaction's conditions fail. It says which side failed so that the
- * saga can re-read and explain (used up, revoked, serial taken) rather than guess.
+ * Thrown when the reservation transaction's conditions fail. It says which part failed so that the
+ * saga can re-read and explain (used up, revoked, serial or thing name taken) rather than guess.
  */
 export class ReservationRejectedError extends Error {
   override readonly name = 'ReservationRejectedError';
-  constructor(
-    readonly claimRejected: boolean,
-    readonly deviceRejected: boolean,
-  ) {
+  readonly rejected: Rejections;
+  constructor(rejected: Partial<Rejections>) {
     super('the claim or device changed since it was read');
+    this.rejected = { claim: false, device: false, thingName: false, publicKey: false, ...rejected };
   }
 }
 
@@ -24,14 +33,24 @@ export class ReservationRejectedError extends Error {
 export interface Inventory {
   getClaim(tokenHash: string): Promise<Claim | undefined>;
   getDevice(serialNumber: string): Promise<DeviceRecord | undefined>;
-  /** Spends one use of the claim and creates the PROVISIONING device record, atomically. */
+  /**
+   * Spends one use of the claim, creates the PROVISIONING device record, reserves its thing name for
+   * this serial for life and records its public key as this device's, atomically.
+   */
   reserve(claim: Claim, device: DeviceRecord, now: Date): Promise<void>;
   /**
-   * A new attempt by the same claim takes the record over, without spending another use: a FAILED
-   * record, a PROVISIONING one whose lease lapsed (its attempt died), or an ACTIVE server-keygen one
-   * (the device lost its key). The claim must still be valid; the previous failure joins `failures`.
+   * A new attempt takes the record over, without spending another use: a FAILED record, a
+   * PROVISIONING one whose lease lapsed (its attempt died), or an ACTIVE server-keygen one (the device
+   * lost its key). Who may is the saga's rule (register-device.ts); here the claim must still be valid
+   * (and single-use when `singleUseClaim`), the record unchanged since it was read, and the new public
+   * key no other device's. The previous failure joins `failures`.
    */
-  takeOver(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void>;
+  takeOver(
+    previous: DeviceRecord,
+    next: DeviceRecord,
+    now: Date,
+    options: { singleUseClaim: boolean },
+  ): Promise<void>;
   recordCertificate(
     device: DeviceRecord,
     certificate: IssuedCertificate,
@@ -39,6 +58,10 @@ export interface Inventory {
     now: Date,
   ): Promise<void>;
   markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void>;
+  /** Whether any device record (of any status) names this certificate. */
+  isCertificateReferenced(certificateId: string): Promise<boolean>;
+  /** The serial number a public key was recorded for, if this backend ever was asked to certify it. */
+  publicKeyOwner(publicKeySha256: string): Promise<string | undefined>;
   /**
    * One page of devices in `status` last updated before `updatedBefore` (oldest first), from the
    * byStatus index; FAILED pages hold only rollbacks that were left INCOMPLETE.
@@ -51,5 +74,15 @@ export interface Inventory {
   ): Promise<{ devices: DeviceRecord[]; cursor?: string }>;
   /** The reconciler takes a stale or incompletely rolled-back record, as PROVISIONING under its lease. */
   takeForReconcile(previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<boolean>;
-  markFailed(device: DeviceRecord, progress: Progress, failure: Failure, now: Date): Promise<void>;
+  /**
+   * Records a failed attempt. The certificate is kept on the record while it still exists
+   * (`progress.certificate`), and removed once deleted, so a retry never reuses a deleted one.
+   */
+  markFailed(
+    device: DeviceRecord,
+    progress: Progress,
+    failure: Failure,
+    now: Date,
+    certificate?: IssuedCertificate,
+  ): Promise<void>;
 }

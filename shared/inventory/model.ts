@@ -31,7 +31,11 @@ export interface Progress {
   thing: boolean;
   policyAttached: boolean;
   thingAttached: boolean;
-  /** Certificates are created INACTIVE and activated last, once recorded and attached. */
+  /**
+   * Certificates are created INACTIVE and activated last, once recorded and attached. Set before
+   * UpdateCertificate is sent, not after it answers: an activation whose answer was lost may have
+   * landed, so rollback must treat the certificate as possibly active.
+   */
   certificateActive: boolean;
 }
 
@@ -52,9 +56,13 @@ export interface Failure {
   /** COMPLETED: everything created was undone. INCOMPLETE: `leftovers` still exist. */
   rollback: 'COMPLETED' | 'INCOMPLETE';
   leftovers: string[];
+  /** The attempt's certificate, if one was created (it may since have been deleted). */
+  certificateId?: string;
 }
 
 export interface DeviceRecord {
+  /** Device records have none; the other items of the devices table do. */
+  kind?: never;
   serialNumber: string;
   thingName: string;
   status: DeviceStatus;
@@ -69,6 +77,11 @@ export interface DeviceRecord {
   leaseUntil: number;
   /** SHA-256 of the CSR's DER, or `server-keygen`. */
   csrSha256: string;
+  /**
+   * SHA-256 of the current attempt's SubjectPublicKeyInfo (DER), hex. Only the holder of this key may
+   * resume the attempt; a `key#` item records it for good (see PublicKeyItem).
+   */
+  publicKeySha256: string;
   certificateId?: string;
   certificateArn?: string;
   certificatePem?: string;
@@ -78,6 +91,45 @@ export interface DeviceRecord {
   createdAt: string;
   updatedAt: string;
   decommissionedAt?: string;
+  /** When the registration completed (the certificate went ACTIVE). */
+  activatedAt?: string;
+}
+
+/**
+ * Items that share the devices table with device records, under keys no serial number can take
+ * (serials never contain `#`), written in the same transaction as the device they belong to.
+ */
+export const THING_NAME_KEY_PREFIX = 'thing#';
+export const PUBLIC_KEY_KEY_PREFIX = 'key#';
+
+/** A thing name, reserved for one serial number for life (decommissioned or not). */
+export interface ThingNameItem {
+  serialNumber: `thing#${string}`;
+  kind: 'thing-name';
+  thingName: string;
+  owner: string;
+  createdAt: string;
+}
+
+/**
+ * A public key this backend was asked to certify, recorded before any certificate is created for it:
+ * how the reconciler recognises a certificate as one this backend created, even if the attempt died
+ * before recording it. One key belongs to one device.
+ */
+export interface PublicKeyItem {
+  serialNumber: `key#${string}`;
+  kind: 'public-key';
+  publicKeySha256: string;
+  owner: string;
+  createdAt: string;
+}
+
+export const thingNameKey = (thingName: string) => `${THING_NAME_KEY_PREFIX}${thingName}` as const;
+export const publicKeyKey = (sha256: string) => `${PUBLIC_KEY_KEY_PREFIX}${sha256}` as const;
+
+/** Whether a devices-table item is a device record (not a thing-name or public-key item). */
+export function isDeviceRecord(item: { serialNumber: string; kind?: unknown }): boolean {
+  return item.kind === undefined;
 }
 
 export const SERVER_KEYGEN = 'server-keygen';

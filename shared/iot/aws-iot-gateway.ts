@@ -2,20 +2,21 @@ import {
   AttachPolicyCommand,
   AttachThingPrincipalCommand,
   CreateCertificateFromCsrCommand,
-  CreateKeysAndCertificateCommand,
   CreateThingCommand,
   DeleteCertificateCommand,
   DeleteThingCommand,
+  DescribeCertificateCommand,
   DescribeEndpointCommand,
   DescribeThingCommand,
   DetachPolicyCommand,
   DetachThingPrincipalCommand,
   type IoTClient,
+  ListCertificatesCommand,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { CsrRejectedError, ServiceUnavailableError, ThingNameTakenError, ThrottledError } from '../errors.js';
 import type { IssuedCertificate } from '../inventory/inventory.js';
-import type { EndpointType, IotGateway, IssuedKeysAndCertificate } from './iot-gateway.js';
+import type { CertificateDescription, CertificateSummary, EndpointType, IotGateway } from './iot-gateway.js';
 
 /** IotGateway over @aws-sdk/client-iot. Reached locally through AWS_ENDPOINT_URL_IOT, like any SDK client. */
 export class AwsIotGateway implements IotGateway {
@@ -37,13 +38,38 @@ export class AwsIotGateway implements IotGateway {
     }
   }
 
-  async createKeysAndCertificate(): Promise<IssuedKeysAndCertificate> {
+  async describeCertificate(certificateId: string): Promise<CertificateDescription | undefined> {
+    try {
+      const out = await guard(() => this.client.send(new DescribeCertificateCommand({ certificateId })));
+      const description = out.certificateDescription;
+      const { certificatePem, status, creationDate } = description ?? {};
+      if (!certificatePem || !status || !creationDate) {
+        throw new Error('DescribeCertificate returned an incomplete description');
+      }
+      return { ...issued({ ...description, certificatePem }), status, creationDate };
+    } catch (error) {
+      if (nameOf(error) === 'ResourceNotFoundException') return undefined;
+      throw error;
+    }
+  }
+
+  async listCertificates(marker?: string): Promise<{ certificates: CertificateSummary[]; marker?: string }> {
     const out = await guard(() =>
-      this.client.send(new CreateKeysAndCertificateCommand({ setAsActive: false })),
+      this.client.send(new ListCertificatesCommand({ pageSize: 250, ascendingOrder: false, marker })),
     );
-    const privateKey = out.keyPair?.PrivateKey;
-    if (!privateKey) throw new Error('CreateKeysAndCertificate returned no private key');
-    return { ...issued(out), privateKey };
+    const certificates = (out.certificates ?? []).flatMap((c) =>
+      c.certificateId && c.certificateArn && c.status && c.creationDate
+        ? [
+            {
+              certificateId: c.certificateId,
+              certificateArn: c.certificateArn,
+              status: c.status,
+              creationDate: c.creationDate,
+            },
+          ]
+        : [],
+    );
+    return { certificates, ...(out.nextMarker ? { marker: out.nextMarker } : {}) };
   }
 
   async createThing(thingName: string, attributes: Record<string, string>): Promise<void> {

@@ -1,7 +1,14 @@
 import type { IssuedCertificate } from '../inventory/inventory.js';
 
-export interface IssuedKeysAndCertificate extends IssuedCertificate {
-  privateKey: string;
+export interface CertificateSummary {
+  certificateId: string;
+  certificateArn: string;
+  status: string;
+  creationDate: Date;
+}
+
+export interface CertificateDescription extends CertificateSummary {
+  certificatePem: string;
 }
 
 export type EndpointType = 'iot:CredentialProvider' | 'iot:Data-ATS';
@@ -10,8 +17,11 @@ export type EndpointType = 'iot:CredentialProvider' | 'iot:Data-ATS';
 export interface IotGateway {
   /** Certificates are created INACTIVE: activated only once recorded, so none is active and unknown. */
   createCertificateFromCsr(csrPem: string): Promise<IssuedCertificate>;
-  createKeysAndCertificate(): Promise<IssuedKeysAndCertificate>;
   activateCertificate(certificateId: string): Promise<void>;
+  /** The certificate, or undefined if it does not exist (any more). */
+  describeCertificate(certificateId: string): Promise<CertificateDescription | undefined>;
+  /** One page of the account's certificates, newest first. */
+  listCertificates(marker?: string): Promise<{ certificates: CertificateSummary[]; marker?: string }>;
   /** The provisioningId attribute of a thing, or undefined if there is no such thing (or no attribute). */
   thingProvisioningId(thingName: string): Promise<string | undefined>;
   /** Creates the thing; throws ThingNameTakenError if a thing of that name with other attributes exists. */

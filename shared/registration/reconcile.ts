@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
+import { publicKeySha256 } from '../csr/parse-csr.js';
 import type { Inventory } from '../inventory/inventory.js';
-import type { DeviceRecord, Failure } from '../inventory/model.js';
-import type { IotGateway } from '../iot/iot-gateway.js';
+import type { DeviceRecord, Failure, Progress } from '../inventory/model.js';
+import type { CertificateSummary, IotGateway } from '../iot/iot-gateway.js';
 import { describeError, type Logger } from '../logger.js';
 import { metric } from '../metrics.js';
 import { LEASE_MS } from './register-device.js';
@@ -20,7 +21,16 @@ export interface ReconcileDeps {
   pageSize?: number;
   /** Stop starting new work with less than this left (Lambda's getRemainingTimeInMillis). */
   remainingMs?: () => number;
+  /** How far back the certificate sweep looks (by creation date); default SWEEP_HORIZON_MS. */
+  sweepHorizonMs?: number;
+  /** At most this many certificates examined per run; default 1,000. */
+  maxCertificates?: number;
 }
+
+/** The sweep looks at certificates created within the last day: an attempt lives at most LEASE_MS. */
+export const SWEEP_HORIZON_MS = 24 * 3600_000;
+/** Younger certificates may belong to a live attempt that has not recorded them yet. */
+export const SWEEP_MIN_AGE_MS = 2 * LEASE_MS;
 
 export interface ReconcileReport {
   examined: number;
@@ -28,6 +38,10 @@ export interface ReconcileReport {
   incomplete: number;
   /** Taken by a registration or another reconciler in the meantime. */
   skipped: number;
+  /** Certificates this backend created that no record references, retired by the sweep. */
+  certificatesRetired: number;
+  /** Such certificates the sweep could not retire yet (the next run tries again). */
+  certificatesLeft: number;
   /** The run stopped at maxDevices or for lack of time; the next run continues. */
   truncated: boolean;
 }
@@ -41,7 +55,15 @@ export interface ReconcileReport {
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   const clock = deps.clock ?? (() => new Date());
-  const report: ReconcileReport = { examined: 0, rolledBack: 0, incomplete: 0, skipped: 0, truncated: false };
+  const report: ReconcileReport = {
+    examined: 0,
+    rolledBack: 0,
+    incomplete: 0,
+    skipped: 0,
+    certificatesRetired: 0,
+    certificatesLeft: 0,
+    truncated: false,
+  };
   const timeLeft = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) > 10_000;
   for (const status of ['PROVISIONING', 'FAILED'] as const) {
     let cursor: string | undefined;
@@ -60,8 +82,91 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       cursor = page.cursor;
     } while (cursor);
   }
+  await sweepCertificates(deps, clock, timeLeft, report);
   return report;
 }
+
+/**
+ * Finds certificates this backend created that no device record references (an attempt died between
+ * CreateCertificateFromCsr and recording it, or a retired certificate could not be deleted) and
+ * retires them. A certificate is ours if its public key has a `key#` item: every key is recorded
+ * before a certificate is requested for it. Newest first, within SWEEP_HORIZON_MS, bounded per run.
+ */
+async function sweepCertificates(
+  deps: ReconcileDeps,
+  clock: () => Date,
+  timeLeft: () => boolean,
+  report: ReconcileReport,
+): Promise<void> {
+  const now = clock().getTime();
+  const oldest = now - (deps.sweepHorizonMs ?? SWEEP_HORIZON_MS);
+  let examined = 0;
+  let marker: string | undefined;
+  do {
+    const page = await deps.iot.listCertificates(marker);
+    for (const summary of page.certificates) {
+      const created = summary.creationDate.getTime();
+      if (created > now - SWEEP_MIN_AGE_MS) continue;
+      if (created < oldest) return;
+      if (examined >= (deps.maxCertificates ?? 1_000) || !timeLeft()) {
+        report.truncated = true;
+        return;
+      }
+      examined++;
+      const outcome = await sweepOne(summary, deps, now);
+      if (outcome === 'retired') report.certificatesRetired++;
+      if (outcome === 'left') report.certificatesLeft++;
+    }
+    marker = page.marker;
+  } while (marker);
+}
+
+async function sweepOne(
+  summary: CertificateSummary,
+  deps: ReconcileDeps,
+  now: number,
+): Promise<'retired' | 'left' | 'kept'> {
+  const logger = deps.logger.child({ certificateId: summary.certificateId, reconciler: true });
+  try {
+    if (await deps.inventory.isCertificateReferenced(summary.certificateId)) return 'kept';
+    const certificate = await deps.iot.describeCertificate(summary.certificateId);
+    if (!certificate) return 'kept';
+    const spki = new X509Certificate(certificate.certificatePem).publicKey.export({
+      type: 'spki',
+      format: 'der',
+    });
+    const owner = await deps.inventory.publicKeyOwner(publicKeySha256(spki));
+    if (!owner) return 'kept'; // not created by this backend
+    const device = await deps.inventory.getDevice(owner);
+    // A live attempt may be about to record it.
+    if (device?.status === 'PROVISIONING' && device.leaseUntil >= now) return 'kept';
+    if (device?.certificateId === certificate.certificateId) return 'kept';
+    const outcome = await rollBack(
+      deps.iot,
+      { policyName: deps.policyName, thingName: device?.thingName ?? owner, certificate },
+      { ...WORST_CASE, thing: false },
+      logger,
+    );
+    metric(logger, outcome.rollback === 'COMPLETED' ? 'ReconcilerRetiredCertificate' : 'RollbackIncomplete', {
+      leftovers: outcome.leftovers,
+    });
+    return outcome.rollback === 'COMPLETED' ? 'retired' : 'left';
+  } catch (error) {
+    logger.error('sweeping a certificate failed; the next run retries', {
+      error: error instanceof Error ? describeError(error) : String(error),
+    });
+    return 'left';
+  }
+}
+
+/** Assume the worst: detaching what is not attached is a no-op. */
+const WORST_CASE: Progress = {
+  certificate: true,
+  thing: true,
+  policyAttached: true,
+  thingAttached: true,
+  certificateActive: true,
+};
 
 async function reconcileOne(
   device: DeviceRecord,
@@ -80,6 +185,10 @@ async function reconcileOne(
   const logger = deps.logger.child({ serialNumber: device.serialNumber, reconciler: true });
   try {
     const { certificateId, certificateArn, certificatePem } = device;
+    const certificate =
+      certificateId && certificateArn && certificatePem
+        ? { certificateId, certificateArn, certificatePem }
+        : undefined;
     // Ours only if it carries this record's provisioningId: a stranger's thing is never deleted.
     const ownsThing = (await deps.iot.thingProvisioningId(device.thingName)) === device.provisioningId;
     const outcome = await rollBack(
@@ -87,18 +196,9 @@ async function reconcileOne(
       {
         policyName: deps.policyName,
         thingName: device.thingName,
-        ...(certificateId && certificateArn && certificatePem
-          ? { certificate: { certificateId, certificateArn, certificatePem } }
-          : {}),
+        ...(certificate ? { certificate } : {}),
       },
-      // Assume the worst: detaching what is not attached is a no-op.
-      {
-        certificate: true,
-        thing: ownsThing,
-        policyAttached: true,
-        thingAttached: true,
-        certificateActive: true,
-      },
+      { ...WORST_CASE, thing: ownsThing },
       logger,
     );
     const failure: Failure = {
@@ -107,8 +207,9 @@ async function reconcileOne(
       at: clock().toISOString(),
       rollback: outcome.rollback,
       leftovers: outcome.leftovers,
+      ...(certificateId ? { certificateId } : {}),
     };
-    await deps.inventory.markFailed(taken, outcome.progress, failure, clock());
+    await deps.inventory.markFailed(taken, outcome.progress, failure, clock(), certificate);
     metric(logger, outcome.rollback === 'COMPLETED' ? 'ReconcilerRolledBack' : 'RollbackIncomplete', {
       leftovers: outcome.leftovers,
     });

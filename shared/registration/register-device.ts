@@ -2,13 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { assertClaimUsable, type ClaimUse } from '../claims/claim-rules.js';
 import { hashClaimToken } from '../claims/token.js';
 import { type ParsedCsr, parseCsr } from '../csr/parse-csr.js';
+import { generateServerKey, type ServerKey } from '../csr/server-key.js';
 import {
   AppError,
   ClaimTokenUnknownError,
+  PublicKeyInUseError,
   RegistrationConflictError,
   RegistrationInProgressError,
   SerialAlreadyRegisteredError,
   ServiceUnavailableError,
+  ThingNameTakenError,
   ThingNameTooLongError,
 } from '../errors.js';
 import { type Inventory, type IssuedCertificate, ReservationRejectedError } from '../inventory/inventory.js';
@@ -25,7 +28,7 @@ import type { IotGateway } from '../iot/iot-gateway.js';
 import { createLogger, describeError, type Logger } from '../logger.js';
 import { metric } from '../metrics.js';
 import { MAX_THING_NAME_LENGTH, type RegisterRequest } from './request.js';
-import { rollBack } from './rollback.js';
+import { DEFAULT_ROLLBACK_BUDGET_MS, rollBack } from './rollback.js';
 
 export interface RegistrationSettings {
   policyName: string;
@@ -70,20 +73,34 @@ export interface RegistrationResult {
 export const LEASE_MS = 60_000;
 /** A step is not started with less time than this left; the attempt stops and rolls back instead. */
 export const MIN_STEP_MS = 4_000;
+/** How long after a server-keygen registration completes its device may ask for a new key (lost response). */
+export const KEYGEN_REISSUE_WINDOW_MS = 10 * 60_000;
+
+/** What this attempt asks AWS IoT to certify. */
+interface AttemptKey {
+  csrPem: string;
+  /** SHA-256 of the device's CSR, or SERVER_KEYGEN. */
+  csrSha256: string;
+  publicKeySha256: string;
+  /** Only for server-side key generation. */
+  privateKeyPem?: string;
+}
 
 /**
  * What happens on POST /register:
  * 1. check the CSR (structure, proof of possession, key type) before anything is read or written;
- * 2. read the claim, the device and the endpoints in parallel; a finished registration with the same
- *    claim and CSR is replayed (200, same certificate);
- * 3. spend the claim and reserve the device in one conditional transaction (race-proof), or, for a
- *    retry by the same claim, take the record over without spending a use: a FAILED attempt, one
- *    whose lease lapsed (it died), or an ACTIVE server-keygen device that lost its key;
+ *    for server-side key generation, make the key (on the thread pool, while the reads run);
+ * 2. read the claim and the device in parallel, then the endpoints (cached per container) once the
+ *    claim is known; a finished registration with the same claim and CSR is replayed (200);
+ * 3. spend the claim, reserve the device, its thing name (for life) and its public key in one
+ *    conditional transaction (race-proof), or take the record over without spending a use, under
+ *    the identity rules of `assertTakeable` (docs/registration.md);
  * 4. create the certificate (INACTIVE) and the thing in parallel; a resumed attempt reuses its
- *    certificate if the CSR is the same, and retires it first if not;
+ *    certificate if the CSR is the same and it still exists, and retires it first if not;
  * 5. record the certificate, attach the policy and the thing, in parallel;
  * 6. activate the certificate, then mark the device ACTIVE.
- * A failure after step 3 rolls back what AWS IoT holds and records the outcome on the device.
+ * A failure after step 3 rolls back what AWS IoT holds and records the outcome (and the certificate,
+ * while it exists) on the device.
  */
 export async function registerDevice(
   request: RegisterRequest,
@@ -92,17 +109,23 @@ export async function registerDevice(
   const clock = deps.clock ?? (() => new Date());
   const logger = (deps.logger ?? createLogger()).child({ serialNumber: request.serialNumber });
   const csr = request.csr === undefined ? undefined : parseCsr(request.csr);
+  const serverKey = csr ? undefined : generateServerKey();
   const tokenHash = hashClaimToken(request.claimToken);
   const now = clock();
 
-  const [claim, existing, endpoints] = await Promise.all([
+  const [claim, existing] = await Promise.all([
     deps.inventory.getClaim(tokenHash),
     deps.inventory.getDevice(request.serialNumber),
-    deps.endpoints(),
+    serverKey,
   ]);
   if (!claim) throw new ClaimTokenUnknownError('no claim matches this token');
+  // Only once a claim matches: unknown tokens cannot spend the DescribeEndpoint quota. Before any
+  // write, so that a registration never completes without an answer to give.
+  const endpoints = await deps.endpoints();
+  const key: AttemptKey = csr
+    ? { csrPem: csr.pem, csrSha256: csr.sha256, publicKeySha256: csr.publicKeySha256 }
+    : await keygenAttempt(serverKey);
   const use: ClaimUse = { serialNumber: request.serialNumber, serverKeygen: csr === undefined, now };
-  const csrSha256 = csr?.sha256 ?? SERVER_KEYGEN;
 
   if (existing && isReplay(existing, tokenHash, csr)) {
     logger.info('registration replayed', { certificateId: existing.certificateId });
@@ -112,17 +135,19 @@ export async function registerDevice(
   let device: DeviceRecord;
   try {
     if (existing) {
-      assertTakeable(existing, tokenHash, csrSha256, now);
+      assertTakeable(existing, tokenHash, key, claim, now);
       assertClaimUsable(claim, use, { spendsAUse: false });
-      device = nextAttempt(existing, request, csrSha256, deps, now);
-      await deps.inventory.takeOver(existing, device, now);
+      device = nextAttempt(existing, request, key, deps, now);
+      await deps.inventory.takeOver(existing, device, now, {
+        singleUseClaim: key.csrSha256 === SERVER_KEYGEN,
+      });
       logger.info('registration taken over', { from: existing.status, progress: existing.progress });
     } else {
       assertClaimUsable(claim, use, { spendsAUse: false });
-      device = draftDevice(request, claim, csrSha256, deps, now);
+      device = draftDevice(request, claim, key, deps, now);
       // The two reads are concurrent: the last use may have gone to this device's own duplicate
       // between them. Explained (and replayed, if so) like a refused transaction.
-      if (claim.usesLeft <= 0) throw new ReservationRejectedError(true, false);
+      if (claim.usesLeft <= 0) throw new ReservationRejectedError({ claim: true });
       await deps.inventory.reserve(claim, device, now);
       logger.info('device reserved', {
         thingName: device.thingName,
@@ -133,15 +158,24 @@ export async function registerDevice(
   } catch (error) {
     if (!(error instanceof ReservationRejectedError)) throw error;
     // A duplicate can lose the race to its own twin, which may have finished meanwhile: a replay.
-    const finished = await explainRejection(error, request, tokenHash, csr, use, deps);
+    const finished = await explainRejection(error, request, tokenHash, csr, key, use, deps);
     logger.info('registration replayed after a race', { certificateId: finished.certificateId });
     return { status: 200, body: responseFor(finished, finished, endpoints, deps.settings) };
   }
 
-  const { certificate, privateKey } = await provision(device, csr, existing, deps, clock, logger);
+  const certificate = await provision(device, key, existing, deps, clock, logger);
   logger.info('device registered', { thingName: device.thingName, certificateId: certificate.certificateId });
   const body = responseFor(device, certificate, endpoints, deps.settings);
-  return { status: 201, body: privateKey === undefined ? body : { ...body, privateKey } };
+  return {
+    status: 201,
+    body: key.privateKeyPem === undefined ? body : { ...body, privateKey: key.privateKeyPem },
+  };
+}
+
+async function keygenAttempt(serverKey: Promise<ServerKey> | undefined): Promise<AttemptKey> {
+  if (!serverKey) throw new Error('no server key was generated');
+  const { csrPem, publicKeySha256, privateKeyPem } = await serverKey;
+  return { csrPem, csrSha256: SERVER_KEYGEN, publicKeySha256, privateKeyPem };
 }
 
 /** The same claim and CSR after a lost response: answer again, never issue a second certificate. */
@@ -154,28 +188,57 @@ function isReplay(existing: DeviceRecord, tokenHash: string, csr: ParsedCsr | un
   );
 }
 
-/** Whether this request may take the existing record over; throws the reason it may not. */
-function assertTakeable(existing: DeviceRecord, tokenHash: string, csrSha256: string, now: Date): void {
-  const keygenReissue =
-    existing.status === 'ACTIVE' && existing.csrSha256 === SERVER_KEYGEN && csrSha256 === SERVER_KEYGEN;
-  if (
-    existing.tokenHash !== tokenHash ||
-    existing.status === 'DECOMMISSIONED' ||
-    (existing.status === 'ACTIVE' && !keygenReissue)
-  ) {
-    throw new SerialAlreadyRegisteredError('this serial number is already registered');
-  }
+/**
+ * The identity rules: whether this request may act on the existing registration of its serial
+ * number; throws the reason it may not. A claim token alone never suffices, since a batch may share
+ * it (maxUses > 1) and a single-use one may leak:
+ * - a FAILED or interrupted attempt is resumed only with the same public key as that attempt (with
+ *   server-side key generation there is no key to show, so only with a single-use claim);
+ * - a finished server-keygen registration whose response was lost is re-issued (new key, old
+ *   certificate retired) only with a single-use claim and within KEYGEN_REISSUE_WINDOW_MS;
+ * - anything else (a finished CSR registration, a decommissioned device, another claim) is refused.
+ */
+function assertTakeable(
+  existing: DeviceRecord,
+  tokenHash: string,
+  key: AttemptKey,
+  claim: Claim,
+  now: Date,
+): void {
+  const refuse = (why: string) =>
+    new SerialAlreadyRegisteredError(`this serial number is already registered${why}`);
+  if (existing.tokenHash !== tokenHash || existing.status === 'DECOMMISSIONED') throw refuse('');
   if (existing.status === 'PROVISIONING' && existing.leaseUntil > now.getTime()) {
     throw new RegistrationInProgressError('this device is being registered; retry shortly', {
       retryAfterSeconds: 2,
     });
+  }
+  const keygen = key.csrSha256 === SERVER_KEYGEN;
+  const wasKeygen = existing.csrSha256 === SERVER_KEYGEN;
+  const singleUse = claim.maxUses === 1;
+  if (existing.status === 'ACTIVE') {
+    const completedAt = Date.parse(existing.activatedAt ?? existing.updatedAt);
+    const reissue =
+      wasKeygen && keygen && singleUse && now.getTime() - completedAt <= KEYGEN_REISSUE_WINDOW_MS;
+    if (!reissue) throw refuse('');
+    return;
+  }
+  const sameHolder = wasKeygen
+    ? keygen && singleUse
+    : !keygen && existing.publicKeySha256 === key.publicKeySha256;
+  if (!sameHolder) {
+    throw refuse(
+      wasKeygen
+        ? ': a failed server-keygen registration on a shared claim cannot be resumed by its token alone'
+        : ': resume it with the key of its first attempt',
+    );
   }
 }
 
 function draftDevice(
   request: RegisterRequest,
   claim: Claim,
-  csrSha256: string,
+  key: AttemptKey,
   deps: RegistrationDeps,
   now: Date,
 ): DeviceRecord {
@@ -196,7 +259,8 @@ function draftDevice(
     provisioningId: newId(),
     leaseId: newId(),
     leaseUntil: now.getTime() + LEASE_MS,
-    csrSha256,
+    csrSha256: key.csrSha256,
+    publicKeySha256: key.publicKeySha256,
     progress: NOTHING_DONE,
     // The claim's stamped attributes win over what the device reports about itself.
     attributes: { ...request.attributes, ...claim.attributes },
@@ -209,7 +273,7 @@ function draftDevice(
 function nextAttempt(
   existing: DeviceRecord,
   request: RegisterRequest,
-  csrSha256: string,
+  key: AttemptKey,
   deps: RegistrationDeps,
   now: Date,
 ): DeviceRecord {
@@ -219,7 +283,8 @@ function nextAttempt(
     status: 'PROVISIONING',
     leaseId: (deps.newId ?? randomUUID)(),
     leaseUntil: now.getTime() + LEASE_MS,
-    csrSha256,
+    csrSha256: key.csrSha256,
+    publicKeySha256: key.publicKeySha256,
     attributes: { ...request.attributes, ...existing.attributes },
     updatedAt: now.toISOString(),
   };
@@ -234,6 +299,7 @@ async function explainRejection(
   request: RegisterRequest,
   tokenHash: string,
   csr: ParsedCsr | undefined,
+  key: AttemptKey,
   use: ClaimUse,
   deps: RegistrationDeps,
 ): Promise<DeviceRecord> {
@@ -243,54 +309,68 @@ async function explainRejection(
   ]);
   if (!claim) throw new ClaimTokenUnknownError('no claim matches this token');
   if (device && isReplay(device, tokenHash, csr)) return device;
-  if (rejection.claimRejected) assertClaimUsable(claim, use, { spendsAUse: device?.tokenHash !== tokenHash });
-  if (device) assertTakeable(device, tokenHash, csr?.sha256 ?? SERVER_KEYGEN, use.now);
+  const { rejected } = rejection;
+  if (rejected.claim) assertClaimUsable(claim, use, { spendsAUse: device?.tokenHash !== tokenHash });
+  if (device) assertTakeable(device, tokenHash, key, claim, use.now);
+  if (rejected.thingName) {
+    throw new ThingNameTakenError('this thing name belongs to another serial number', {
+      cause: rejection,
+    });
+  }
+  if (rejected.publicKey) {
+    throw new PublicKeyInUseError('this public key is already registered to another device', {
+      cause: rejection,
+    });
+  }
   throw new RegistrationConflictError('a concurrent request changed this claim or device; retry', {
     retryAfterSeconds: 1,
     cause: rejection,
   });
 }
 
-interface Provisioned {
-  certificate: IssuedCertificate;
-  privateKey?: string;
-}
-
 async function provision(
   device: DeviceRecord,
-  csr: ParsedCsr | undefined,
+  key: AttemptKey,
   previous: DeviceRecord | undefined,
   deps: RegistrationDeps,
   clock: () => Date,
   logger: Logger,
-): Promise<Provisioned> {
+): Promise<IssuedCertificate> {
   const { iot, inventory, settings } = deps;
   const progress: Progress = { ...NOTHING_DONE, ...previous?.progress };
   let step: Failure['step'] = 'create';
-  let certificate = reusableCertificate(previous, device);
-  let privateKey: string | undefined;
+  // What the record holds from an earlier attempt, while it exists.
+  let certificate = previous?.progress.certificate ? recordedCertificate(previous) : undefined;
   const checkTime = () => {
     if ((deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < MIN_STEP_MS) {
       throw new ServiceUnavailableError('not enough time left to finish; retry', { retryAfterSeconds: 2 });
     }
   };
+  const forget = () => {
+    certificate = undefined;
+    Object.assign(progress, NO_CERTIFICATE);
+  };
+  // An earlier attempt's certificate is kept for the same CSR (never for a new server key) while it
+  // still exists: one deleted by a rollback whose answer was lost is not reused.
+  const issue = async (): Promise<IssuedCertificate> => {
+    if (certificate && (await iot.describeCertificate(certificate.certificateId))) return certificate;
+    forget();
+    return iot.createCertificateFromCsr(key.csrPem);
+  };
   try {
-    await retireUnusableCertificate(previous, certificate, deps, logger, progress);
+    if (certificate && (previous?.csrSha256 !== device.csrSha256 || device.csrSha256 === SERVER_KEYGEN)) {
+      await retire(certificate, device, previous?.progress ?? progress, deps, logger);
+      forget();
+    }
     checkTime();
-    const issuing: Promise<IssuedCertificate & { privateKey?: string }> = certificate
-      ? Promise.resolve(certificate)
-      : csr
-        ? iot.createCertificateFromCsr(csr.pem)
-        : iot.createKeysAndCertificate();
     const [issued, thing] = await Promise.allSettled([
-      issuing,
+      issue(),
       // provisioningId on the thing tells our thing from a stranger's: CreateThing with other
       // attributes fails, so a success means this device record owns the thing.
       iot.createThing(device.thingName, { batchId: device.batchId, provisioningId: device.provisioningId }),
     ]);
     if (issued.status === 'fulfilled') {
-      certificate = stripKey(issued.value);
-      privateKey = issued.value.privateKey;
+      certificate = issued.value;
       progress.certificate = true;
     }
     if (thing.status === 'fulfilled') progress.thing = true;
@@ -300,7 +380,7 @@ async function provision(
 
     step = 'attach';
     checkTime();
-    const certificateArn = certificate.certificateArn;
+    const { certificateArn, certificateId } = certificate;
     const [recorded, policy, principal] = await Promise.allSettled([
       inventory.recordCertificate(device, certificate, progress, clock()),
       iot.attachPolicy(settings.policyName, certificateArn),
@@ -313,70 +393,61 @@ async function provision(
 
     step = 'activate';
     checkTime();
-    await iot.activateCertificate(certificate.certificateId);
+    // Marked before the call: an activation whose answer is lost may still have landed.
     progress.certificateActive = true;
+    await iot.activateCertificate(certificateId);
     await inventory.markActive(device, progress, clock());
-    return privateKey === undefined ? { certificate } : { certificate, privateKey };
+    return certificate;
   } catch (error) {
     await recordFailure(device, step, error, { certificate, progress }, deps, clock, logger);
     throw error;
   }
 }
 
-/** A resumed attempt with the same CSR keeps the certificate it already has. */
-function reusableCertificate(
-  previous: DeviceRecord | undefined,
-  device: DeviceRecord,
-): IssuedCertificate | undefined {
-  if (
-    !previous?.progress.certificate ||
-    previous.csrSha256 !== device.csrSha256 ||
-    device.csrSha256 === SERVER_KEYGEN
-  ) {
-    return undefined;
-  }
-  const { certificateId, certificateArn, certificatePem } = previous;
+const NO_CERTIFICATE: Partial<Progress> = {
+  certificate: false,
+  policyAttached: false,
+  thingAttached: false,
+  certificateActive: false,
+};
+
+function recordedCertificate(record: DeviceRecord): IssuedCertificate | undefined {
+  const { certificateId, certificateArn, certificatePem } = record;
   return certificateId && certificateArn && certificatePem
     ? { certificateId, certificateArn, certificatePem }
     : undefined;
 }
 
 /**
- * A certificate from an earlier attempt that this one will not use (another CSR, a lost server
- * key, a failed attempt's leftover) is retired first, so that a device never holds two.
+ * A certificate from an earlier attempt that this one will not use (another CSR of the same key, a
+ * lost server key) is retired first, so that a device never holds two. The thing stays.
  */
-async function retireUnusableCertificate(
-  previous: DeviceRecord | undefined,
-  kept: IssuedCertificate | undefined,
+async function retire(
+  certificate: IssuedCertificate,
+  device: DeviceRecord,
+  progress: Progress,
   deps: RegistrationDeps,
   logger: Logger,
-  progress: Progress,
 ): Promise<void> {
-  const { certificateId, certificateArn, certificatePem } = previous ?? {};
-  if (!previous?.progress.certificate || kept || !certificateId || !certificateArn || !certificatePem) return;
   const outcome = await rollBack(
     deps.iot,
-    {
-      policyName: deps.settings.policyName,
-      thingName: previous.thingName,
-      certificate: { certificateId, certificateArn, certificatePem },
-    },
-    // Only the certificate goes: the thing stays for this attempt.
-    { ...previous.progress, thing: false },
+    { policyName: deps.settings.policyName, thingName: device.thingName, certificate },
+    { ...progress, thing: false },
     logger,
+    rollbackBudget(deps),
   );
   if (outcome.rollback === 'INCOMPLETE') {
     throw new ServiceUnavailableError('the previous certificate could not be retired yet; retry', {
       retryAfterSeconds: 5,
     });
   }
-  Object.assign(progress, {
-    certificate: false,
-    policyAttached: false,
-    thingAttached: false,
-    certificateActive: false,
-  });
-  logger.info('previous certificate retired', { certificateId });
+  logger.info('previous certificate retired', { certificateId: certificate.certificateId });
+}
+
+/** Rollback may wait for AWS IoT's detachments to propagate while the function has time left. */
+function rollbackBudget(deps: RegistrationDeps): { deadline: number } {
+  const left = (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) - 3_000;
+  return { deadline: Date.now() + Math.max(0, Math.min(DEFAULT_ROLLBACK_BUDGET_MS, left)) };
 }
 
 async function recordFailure(
@@ -394,15 +465,24 @@ async function recordFailure(
     thingName: device.thingName,
     error: error instanceof Error ? describeError(error) : reason,
   });
+  const { certificate } = created;
+  // A CreateThing whose answer was lost may have landed: the thing is ours if it carries our
+  // provisioningId (never a stranger's thing of the same name).
+  const thing =
+    created.progress.thing ||
+    (step === 'create' &&
+      (await deps.iot.thingProvisioningId(device.thingName).catch(() => undefined)) ===
+        device.provisioningId);
   const outcome = await rollBack(
     deps.iot,
     {
       policyName: deps.settings.policyName,
       thingName: device.thingName,
-      ...(created.certificate ? { certificate: created.certificate } : {}),
+      ...(certificate ? { certificate } : {}),
     },
-    created.progress,
+    { ...created.progress, thing },
     logger,
+    rollbackBudget(deps),
   );
   const failure: Failure = {
     step,
@@ -410,9 +490,10 @@ async function recordFailure(
     at: clock().toISOString(),
     rollback: outcome.rollback,
     leftovers: outcome.leftovers,
+    ...(certificate ? { certificateId: certificate.certificateId } : {}),
   };
   try {
-    await deps.inventory.markFailed(device, outcome.progress, failure, clock());
+    await deps.inventory.markFailed(device, outcome.progress, failure, clock(), certificate);
   } catch (recordError) {
     // The record stays PROVISIONING under this lease: once it lapses, a retry or the reconciler takes over.
     logger.error('could not record the failed registration', {
@@ -429,11 +510,6 @@ async function recordFailure(
 function firstFailure(...results: PromiseSettledResult<unknown>[]): unknown {
   const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   return failed?.reason;
-}
-
-function stripKey(certificate: IssuedCertificate): IssuedCertificate {
-  const { certificateId, certificateArn, certificatePem } = certificate;
-  return { certificateId, certificateArn, certificatePem };
 }
 
 function responseFor(

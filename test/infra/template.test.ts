@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * Checks the security model in the template `serverless package` produced (npm test packages
- * first), not in prose: the chain, least privilege, throttling, and data protection.
+ * first), not in prose: the chain, least privilege, throttling, and data protection. What depends on
+ * other deploy-time parameters is checked in serverless.yml resolved with them (`serverless print`).
  */
 const TEMPLATE = '.serverless/cloudformation-template-update-stack.json';
 
@@ -20,14 +22,40 @@ interface Statement {
   Principal?: { Service?: string };
   Condition?: unknown;
 }
+interface Template {
+  Resources: Record<string, Resource>;
+  Conditions?: Record<string, unknown>;
+}
 
+let template: Template;
 let resources: Record<string, Resource>;
 
 beforeAll(() => {
   if (!existsSync(TEMPLATE)) throw new Error(`${TEMPLATE} is missing: run "npm run package" first`);
-  resources = (JSON.parse(readFileSync(TEMPLATE, 'utf8')) as { Resources: Record<string, Resource> })
-    .Resources;
+  template = JSON.parse(readFileSync(TEMPLATE, 'utf8')) as Template;
+  resources = template.Resources;
 });
+
+/** serverless.yml resolved with these deploy-time parameters (and the defaults for the others). */
+function resolvedWith(params: Record<string, string>): Template & {
+  functions: Record<string, { environment?: Record<string, string> }>;
+} {
+  const output = execFileSync(
+    'node_modules/.bin/serverless',
+    [
+      'print',
+      '--format',
+      'json',
+      ...Object.entries(params).map(([name, value]) => `--param=${name}=${value}`),
+    ],
+    { encoding: 'utf8', env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' } },
+  );
+  const config = JSON.parse(output) as {
+    functions: Record<string, { environment?: Record<string, string> }>;
+    resources: Template;
+  };
+  return { ...config.resources, functions: config.functions };
+}
 
 /** Renders intrinsic functions to readable strings: Fn::Join joined, Ref and GetAtt as <Name>. */
 function render(value: unknown): string {
@@ -48,9 +76,53 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function statementsOf(roleId: string): Statement[] {
-  const policies = resources[roleId]?.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[];
+/** A policy's Statement entry: a statement, or `Fn::If [condition, statement, AWS::NoValue]`. */
+type StatementEntry = Statement | { 'Fn::If': [string, unknown, unknown] };
+
+function entriesOf(role: Resource | undefined): StatementEntry[] {
+  const policies = role?.Properties.Policies as { PolicyDocument: { Statement: StatementEntry[] } }[];
   return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+}
+
+function isNoValue(value: unknown): boolean {
+  return (value as { Ref?: string } | undefined)?.Ref === 'AWS::NoValue';
+}
+
+/** Evaluates a CloudFormation condition whose parameters serverless has already resolved to literals. */
+function holds(condition: unknown, conditions: Record<string, unknown>): boolean {
+  const object = condition as Record<string, unknown[]> & { Condition?: string };
+  if (object.Condition) return holds(conditions[object.Condition], conditions);
+  if ('Fn::Equals' in object) {
+    const [left, right] = object['Fn::Equals'];
+    return JSON.stringify(left) === JSON.stringify(right);
+  }
+  if ('Fn::Not' in object) return !holds(object['Fn::Not'][0], conditions);
+  if ('Fn::Or' in object) return object['Fn::Or'].some((item) => holds(item, conditions));
+  if ('Fn::And' in object) return object['Fn::And'].every((item) => holds(item, conditions));
+  throw new Error(`cannot evaluate the condition ${JSON.stringify(condition)}`);
+}
+
+/** The statements a role grants once CloudFormation has evaluated the template's conditions. */
+function statementsOf(roleId: string, from: Template = template): Statement[] {
+  const conditions = from.Conditions ?? {};
+  return entriesOf(from.Resources[roleId]).flatMap((entry) => {
+    if (!('Fn::If' in entry)) return [entry];
+    const [name, whenTrue, whenFalse] = entry['Fn::If'];
+    const chosen = holds({ Condition: name }, conditions) ? whenTrue : whenFalse;
+    return isNoValue(chosen) ? [] : [chosen as Statement];
+  });
+}
+
+/** Every statement a role could grant, whichever way its conditions go. */
+function everyStatementOf(role: Resource): Statement[] {
+  return entriesOf(role).flatMap((entry) =>
+    'Fn::If' in entry
+      ? entry['Fn::If']
+          .slice(1)
+          .filter((branch) => !isNoValue(branch))
+          .map((branch) => branch as Statement)
+      : [entry],
+  );
 }
 
 function actions(statement: Statement): string[] {
@@ -63,11 +135,29 @@ function resource(id: string): Resource {
   return found;
 }
 
+/** An AWS IoT ARN as the template writes it: `Fn::Sub` of the partition, region and account. */
+function iotArn(resourcePart: string): string {
+  return `arn:$${'{'}AWS::Partition}:iot:$${'{'}AWS::Region}:$${'{'}AWS::AccountId}:${resourcePart}`;
+}
+
 /** IAM policy variables, written so that neither JavaScript nor a linter reads them as templates. */
 const thingNameVariable = `$${'{'}credentials-iot:ThingName}`;
 const connectionThingVariable = `$${'{'}iot:Connection.Thing.ThingName}`;
 
 const roles = () => Object.entries(resources).filter(([, resource]) => resource.Type === 'AWS::IAM::Role');
+
+/**
+ * The IoT actions this stack grants that the Service Authorization Reference for AWS IoT lists with no
+ * resource type: IAM evaluates them against "*" only.
+ */
+const UNSCOPABLE_IOT_ACTIONS = [
+  'iot:AttachThingPrincipal',
+  'iot:CreateCertificateFromCsr',
+  'iot:DescribeEndpoint',
+  'iot:DetachThingPrincipal',
+  'iot:ListCertificates',
+  'iot:ListPrincipalThings',
+];
 
 describe('the packaged template', () => {
   it('declares the whole credentials chain: policy -> role alias -> role trusted by the credentials provider', () => {
@@ -77,9 +167,23 @@ describe('the packaged template', () => {
     expect(render(resource('RoleAlias').Properties.RoleArn)).toBe('<DeviceRole.Arn>');
     const trust = (resource('DeviceRole').Properties.AssumeRolePolicyDocument as { Statement: Statement[] })
       .Statement;
-    expect(trust).toEqual([
+    expect(trust).toMatchObject([
       { Effect: 'Allow', Principal: { Service: 'credentials.iot.amazonaws.com' }, Action: 'sts:AssumeRole' },
     ]);
+  });
+
+  it("lets the credentials provider assume the device role only for this account's role alias", () => {
+    const [trust, ...others] = (
+      resource('DeviceRole').Properties.AssumeRolePolicyDocument as { Statement: Statement[] }
+    ).Statement;
+    const condition = (trust?.Condition ?? {}) as Record<string, Record<string, unknown>>;
+
+    expect(others).toEqual([]);
+    expect(render(condition.StringEquals?.['aws:SourceAccount'])).toBe('<AWS::AccountId>');
+    // Written out, not Fn::GetAtt RoleAlias.RoleAliasArn: the role alias already depends on this role.
+    expect(render(condition.ArnEquals?.['aws:SourceArn'])).toBe(
+      iotArn(`rolealias/${String(resource('RoleAlias').Properties.RoleAlias)}`),
+    );
   });
 
   it('keeps the role alias credential duration within what AWS allows (900-43200 s)', () => {
@@ -109,14 +213,23 @@ describe('the packaged template', () => {
     expect(statements.every((statement) => render(statement.Resource) !== '*')).toBe(true);
   });
 
-  it('grants no wildcard actions in any role', () => {
+  it("keeps every role's whole grant in its inline statements: no managed policies, NotAction or NotResource", () => {
+    const policyTypes = ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::IAM::RolePolicy'];
+
+    expect(Object.values(resources).filter((r) => policyTypes.includes(r.Type))).toEqual([]);
     for (const [, role] of roles()) {
-      const statements = (
-        role.Properties.Policies as { PolicyDocument: { Statement: Statement[] } }[]
-      ).flatMap((policy) => policy.PolicyDocument.Statement);
-      for (const statement of statements)
-        expect(actions(statement).filter((action) => action.includes('*'))).toEqual([]);
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      for (const statement of everyStatementOf(role)) {
+        expect(Object.keys(statement)).not.toContain('NotAction');
+        expect(Object.keys(statement)).not.toContain('NotResource');
+      }
     }
+  });
+
+  it('grants no wildcard actions in any role', () => {
+    for (const [, role] of roles())
+      for (const statement of everyStatementOf(role))
+        expect(actions(statement).filter((action) => action.includes('*'))).toEqual([]);
   });
 
   it('uses Resource "*" only for the IoT actions that support no resource-level permissions', () => {
@@ -125,18 +238,39 @@ describe('the packaged template', () => {
       .flatMap(actions);
 
     expect(unscoped.sort()).toEqual([
+      'iot:AttachThingPrincipal',
       'iot:CreateCertificateFromCsr',
-      'iot:CreateKeysAndCertificate',
       'iot:DescribeEndpoint',
+      'iot:DetachThingPrincipal',
     ]);
   });
 
-  it('lets register attach only the device policy', () => {
-    const attach = statementsOf('RegisterRole').find((statement) =>
-      actions(statement).includes('iot:AttachPolicy'),
-    );
+  it('does not let register have AWS IoT generate keys (server-side keys are made in the function)', () => {
+    const granted = everyStatementOf(resource('RegisterRole')).flatMap(actions);
 
-    expect(render(attach?.Resource)).toContain(`:policy/$${'{'}DevicePolicy}`);
+    expect(granted).toContain('iot:CreateCertificateFromCsr');
+    expect(granted).not.toContain('iot:CreateKeysAndCertificate');
+  });
+
+  it('grants the IoT actions without resource-level permissions on "*", where an ARN would never match', () => {
+    for (const [, role] of roles())
+      for (const statement of everyStatementOf(role))
+        if (actions(statement).some((action) => UNSCOPABLE_IOT_ACTIONS.includes(action)))
+          expect(render(statement.Resource)).toBe('*');
+  });
+
+  it('uses Resource "*" in no role for anything but the IoT actions without resource-level permissions', () => {
+    for (const [, role] of roles())
+      for (const statement of everyStatementOf(role))
+        if (render(statement.Resource) === '*')
+          expect(actions(statement).filter((action) => !UNSCOPABLE_IOT_ACTIONS.includes(action))).toEqual([]);
+  });
+
+  it('names certificates, the only resource IAM checks, for attaching and detaching IoT policies', () => {
+    for (const [, role] of roles())
+      for (const statement of everyStatementOf(role))
+        if (actions(statement).some((action) => /^iot:(Attach|Detach)Policy$/.test(action)))
+          expect(render(statement.Resource)).toBe(iotArn('cert/*'));
   });
 
   it('runs register under its own role, with reserved concurrency, on nodejs24.x', () => {
@@ -150,16 +284,47 @@ describe('the packaged template', () => {
     );
   });
 
-  it('runs the reconciler on a schedule, alone, under its own role that can only query the byStatus index', () => {
+  it('runs the reconciler on a schedule, alone, under its own role', () => {
     const reconcile = resource('ReconcileLambdaFunction').Properties;
-    const query = statementsOf('ReconcileRole').find((statement) =>
-      actions(statement).includes('dynamodb:Query'),
-    );
 
     expect(render(reconcile.Role)).toBe('<ReconcileRole.Arn>');
     expect(reconcile.ReservedConcurrentExecutions).toBe(1);
     expect(resource('ReconcileEventsRuleSchedule1').Properties.ScheduleExpression).toMatch(/^rate\(/);
-    expect(render(query?.Resource)).toBe(`$${'{'}DevicesTable.Arn}/index/byStatus`);
+  });
+
+  it('lets the reconciler roll back stale registrations and sweep certificates, and nothing more', () => {
+    const granted: Record<string, string[]> = {};
+    for (const statement of everyStatementOf(resource('ReconcileRole')))
+      for (const action of actions(statement))
+        granted[action] = [...(granted[action] ?? []), ...render(statement.Resource).split(',')].sort();
+    const devices = '<DevicesTable.Arn>';
+    const index = (name: string) => `$${'{'}DevicesTable.Arn}/index/${name}`;
+    const certificates = [iotArn('cert/*')];
+    const things = [iotArn('thing/*')];
+
+    expect(granted).toEqual({
+      'logs:CreateLogStream': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-reconcile:\*$/)],
+      'logs:PutLogEvents': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-reconcile:\*$/)],
+      'dynamodb:Query': [index('byCertificate'), index('byStatus')],
+      'dynamodb:GetItem': [devices],
+      'dynamodb:UpdateItem': [devices],
+      'iot:ListCertificates': ['*'],
+      'iot:ListPrincipalThings': ['*'],
+      'iot:DescribeCertificate': certificates,
+      'iot:UpdateCertificate': certificates,
+      'iot:DeleteCertificate': certificates,
+      'iot:DetachThingPrincipal': ['*'],
+      'iot:DetachPolicy': certificates,
+      'iot:DescribeThing': things,
+      'iot:DeleteThing': things,
+    });
+  });
+
+  it('passes the deploy-time AWS IoT endpoints to register, empty by default', () => {
+    const variables = (resource('RegisterLambdaFunction').Properties.Environment as { Variables: object })
+      .Variables;
+
+    expect(variables).toMatchObject({ IOT_CREDENTIALS_ENDPOINT: '', IOT_DATA_ENDPOINT: '' });
   });
 
   it("gives register a timeout under HTTP API's 30 s integration limit", () => {
@@ -203,8 +368,33 @@ describe('the packaged template', () => {
     });
   });
 
-  it.each(['ClaimsTable', 'DevicesTable'])(
-    'makes %s on-demand, encrypted, point-in-time recoverable and retained',
+  it('writes an HTTP API access log to a log group with a retention', () => {
+    const stage = resource('HttpApiStage');
+    const settings = stage.Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
+
+    expect(render(settings.DestinationArn)).toBe('<HttpApiLogGroup.Arn>');
+    expect(resource('HttpApiLogGroup').Properties.RetentionInDays).toBeGreaterThan(0);
+  });
+
+  it('logs who called which route and how it ended, as JSON, and nothing a request carries', () => {
+    const { Format } = resource('HttpApiStage').Properties.AccessLogSettings as { Format: string };
+    const fields = JSON.parse(Format) as Record<string, string>;
+
+    expect(fields).toMatchObject({
+      requestId: '$context.requestId',
+      ip: '$context.identity.sourceIp',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      responseLength: '$context.responseLength',
+      integrationErrorMessage: '$context.integrationErrorMessage',
+    });
+    // The claim token travels in the body; headers and the query string are the client's too.
+    for (const variable of Object.values(fields))
+      expect(variable).not.toMatch(/header|body|querystring|path|userAgent|clientCert|input/i);
+  });
+
+  it.each(['ClaimsTable', 'DevicesTable', 'DeviceDataTable'])(
+    'makes %s on-demand, encrypted, point-in-time recoverable, deletion-protected and retained',
     (id) => {
       const table = resource(id);
 
@@ -218,7 +408,7 @@ describe('the packaged template', () => {
     },
   );
 
-  it('expires claims with DynamoDB TTL and indexes devices by batch and by status', () => {
+  it('expires claims with DynamoDB TTL and indexes devices by batch, status, certificate and public key', () => {
     expect(resource('ClaimsTable').Properties.TimeToLiveSpecification).toEqual({
       AttributeName: 'purgeAt',
       Enabled: true,
@@ -226,6 +416,54 @@ describe('the packaged template', () => {
     const indexes = (
       resource('DevicesTable').Properties.GlobalSecondaryIndexes as { IndexName: string }[]
     ).map((i) => i.IndexName);
-    expect(indexes).toEqual(['byBatch', 'byStatus']);
+    expect(indexes).toEqual(['byBatch', 'byStatus', 'byCertificate']);
+  });
+});
+
+// Each `serverless print` takes a few seconds, more on a busy machine.
+describe('serverless.yml resolved with other deploy-time parameters', { timeout: 60_000 }, () => {
+  const credentialsEndpoint = 'abc123.credentials.iot.eu-west-1.amazonaws.com';
+  const dataEndpoint = 'abc123-ats.iot.eu-west-1.amazonaws.com';
+
+  it('lets register call iot:DescribeEndpoint only while an AWS IoT endpoint is left to look up', () => {
+    const describes = (from: Template) =>
+      statementsOf('RegisterRole', from).flatMap(actions).includes('iot:DescribeEndpoint');
+
+    expect(describes(template)).toBe(true);
+    expect(describes(resolvedWith({ iotCredentialsEndpoint: credentialsEndpoint }))).toBe(true);
+    expect(
+      describes(resolvedWith({ iotCredentialsEndpoint: credentialsEndpoint, iotDataEndpoint: dataEndpoint })),
+    ).toBe(false);
+  });
+
+  it('lets register create and delete only the things its thing name pattern allows', () => {
+    const thingsGrantedBy = (from: Template) =>
+      statementsOf('RegisterRole', from)
+        .filter((statement) => actions(statement).some((action) => /^iot:(Create|Delete)Thing$/.test(action)))
+        .map((statement) => [
+          actions(statement).sort(),
+          render(statement.Resource).replace(/^.*:thing\//, ''),
+        ]);
+
+    // No prefix configured: every thing, since a claim's prefix can be anything.
+    expect(thingsGrantedBy(template)).toEqual([[['iot:CreateThing', 'iot:DeleteThing'], '*']]);
+    expect(thingsGrantedBy(resolvedWith({ thingNamePrefix: 'SN-' }))).toEqual([
+      [['iot:CreateThing', 'iot:DeleteThing'], 'SN-*'],
+    ]);
+    expect(thingsGrantedBy(resolvedWith({ thingNamePrefix: 'SN-', thingNamePattern: 'fleet-*' }))).toEqual([
+      [['iot:CreateThing', 'iot:DeleteThing'], 'fleet-*'],
+    ]);
+  });
+
+  it('gives register the AWS IoT endpoints configured at deploy time', () => {
+    const { functions } = resolvedWith({
+      iotCredentialsEndpoint: credentialsEndpoint,
+      iotDataEndpoint: dataEndpoint,
+    });
+
+    expect(functions.register?.environment).toMatchObject({
+      IOT_CREDENTIALS_ENDPOINT: credentialsEndpoint,
+      IOT_DATA_ENDPOINT: dataEndpoint,
+    });
   });
 });

@@ -10,6 +10,7 @@ import { newClaim } from '../support/claims.js';
 import { localDynamoDb, putClaim, readClaim, readDevice } from '../support/dynamodb.js';
 import { lambdaContext, parseResponse, registerRequestEvent } from '../support/events.js';
 import { answerLikeAwsIot } from '../support/iot-mock.js';
+import { explicitCurveCsr } from '../support/openssl-csr.js';
 import { loadRegisterHandler, type RegisterHandler } from '../support/register-handler.js';
 
 const dynamo = localDynamoDb();
@@ -82,6 +83,12 @@ describe('bad input to POST /register: always a specific 4xx, never a 5xx, nothi
     ['an over-long serial', post(body({ serialNumber: 'S'.repeat(200) })), 'INVALID_REQUEST'],
     ['an over-long CSR', post(body({ csr: 'A'.repeat(9000) })), 'INVALID_REQUEST'],
     ['attributes as an array', post(body({ attributes: ['model'] })), 'INVALID_REQUEST'],
+    ['an attribute named constructor', post(body({ attributes: { constructor: 'x' } })), 'INVALID_REQUEST'],
+    [
+      'an attribute named __proto__',
+      post(body({ attributes: JSON.parse('{"__proto__":"x"}') })),
+      'INVALID_REQUEST',
+    ],
     ['a serial with a path', post(body({ serialNumber: '../../etc/passwd' })), 'INVALID_SERIAL_NUMBER'],
     ['a serial with unicode', post(body({ serialNumber: 'SN-☃' })), 'INVALID_SERIAL_NUMBER'],
     ['a serial with a newline', post(body({ serialNumber: 'SN\nBAD' })), 'INVALID_SERIAL_NUMBER'],
@@ -103,6 +110,11 @@ describe('bad input to POST /register: always a specific 4xx, never a 5xx, nothi
     ['an RSA-1024 key', post(body({ csr: buildCsr({ key: 'rsa-1024' }).pem })), 'CSR_KEY_TOO_WEAK'],
     ['a secp192r1 key', post(body({ csr: buildCsr({ key: 'ec-p192' }).pem })), 'CSR_KEY_UNSUPPORTED'],
     ['an Ed25519 key', post(body({ csr: buildCsr({ key: 'ed25519' }).pem })), 'CSR_KEY_UNSUPPORTED'],
+    [
+      'an EC key with explicit curve parameters',
+      post(body({ csr: explicitCurveCsr() })),
+      'CSR_KEY_UNSUPPORTED',
+    ],
     [
       'a SHA-1 signature',
       post(body({ csr: buildCsr({ key: 'rsa-2048', hash: 'sha1' }).pem })),

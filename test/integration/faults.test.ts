@@ -1,7 +1,7 @@
 import { DescribeCertificateCommand, ListCertificatesCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { checkInvariants } from '../../sandbox/invariants.js';
-import { buildCsr } from '../../sandbox/pki/csr.js';
+import { buildCsr, keyPair } from '../../sandbox/pki/csr.js';
 import { hashClaimToken } from '../../shared/claims/token.js';
 import { LEASE_MS } from '../../shared/registration/register-device.js';
 import { codeRejectedBy } from '../support/error-code.js';
@@ -36,6 +36,7 @@ describe('registration under faults (DynamoDB Local, IoT emulator, the invariant
       expect(result.retry).toBe('completed');
       expect(result.violationsAfterRetry).toEqual([]);
       expect(result.reconciled).toBe(scenario.after === 'reconcile then retry' ? 1 : 0);
+      expect(result.retired).toBe(scenario.orphans ?? 0);
     },
     60_000,
   );
@@ -132,7 +133,7 @@ describe('retries that replace a certificate', () => {
     'no error';
 
   it('reissues key and certificate when a server-keygen device registers again, retiring the old one', async () => {
-    const token = await seedClaim(world, 1, true);
+    const token = await seedClaim(world, { allowServerKeygen: true });
     const first = await registerIn(world, token, 'SN-KEYGEN', undefined);
 
     const second = await registerIn(world, token, 'SN-KEYGEN', undefined);
@@ -144,19 +145,26 @@ describe('retries that replace a certificate', () => {
     expect(await checkInvariants(world.stores)).toEqual([]);
   });
 
-  it('replaces the unfinished certificate when a device whose attempt died retries with another CSR', async () => {
+  it('replaces the unfinished certificate when a device whose attempt died retries with a new CSR for the same key', async () => {
     const token = await seedClaim(world);
+    const keys = keyPair('ec-p256', true);
     void registerIn(
       { ...world, gateway: dyingAtAttachPolicy(world.gateway) as World['gateway'] },
       token,
       'SN-NEWCSR',
-      buildCsr({ key: 'ec-p256' }).pem,
+      buildCsr({ keys, commonName: 'first' }).pem,
     ).catch(() => undefined);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const unfinished = (await world.inventory.getDevice('SN-NEWCSR'))?.certificateId as string;
     const later = new Date(Date.now() + LEASE_MS + 1_000);
 
-    const retry = await registerIn(world, token, 'SN-NEWCSR', buildCsr({ key: 'ec-p384' }).pem, () => later);
+    const retry = await registerIn(
+      world,
+      token,
+      'SN-NEWCSR',
+      buildCsr({ keys, commonName: 'second' }).pem,
+      () => later,
+    );
 
     expect(unfinished).toEqual(expect.any(String));
     expect(retry.body.certificateId).not.toBe(unfinished);

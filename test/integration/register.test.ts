@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-iot';
 import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { buildCsr } from '../../sandbox/pki/csr.js';
+import { type BuiltCsr, buildCsr } from '../../sandbox/pki/csr.js';
 import type { AppError } from '../../shared/errors.js';
 import type { Claim } from '../../shared/inventory/model.js';
 import { AwsIotGateway } from '../../shared/iot/aws-iot-gateway.js';
@@ -26,7 +26,13 @@ import { CREDENTIALS_ENDPOINT, DATA_ENDPOINT, iotError, stubbedIot } from '../su
 
 const dynamo = localDynamoDb();
 const inventory = localInventory(dynamo);
-const csr = buildCsr({ key: 'ec-p256' });
+/** One key (and CSR) per device: the same serial sends the same CSR again, another device its own. */
+const csrs = new Map<string, BuiltCsr>();
+function csrFor(serialNumber: string): BuiltCsr {
+  const csr = csrs.get(serialNumber) ?? buildCsr({ key: 'ec-p256' });
+  csrs.set(serialNumber, csr);
+  return csr;
+}
 let iot: { client: IoTClient; stub: AwsClientStub<IoTClient> };
 
 beforeEach(() => {
@@ -53,7 +59,11 @@ function deps(): RegistrationDeps {
   };
 }
 
-function register(token: string, serialNumber: string, body: { csr?: string } = { csr: csr.pem }) {
+function register(
+  token: string,
+  serialNumber: string,
+  body: { csr?: string } = { csr: csrFor(serialNumber).pem },
+) {
   return registerDevice(parseRegisterRequest({ claimToken: token, serialNumber, ...body }), deps());
 }
 
@@ -89,7 +99,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     });
     expect(result.body).not.toHaveProperty('privateKey');
     expect(callsOf(CreateCertificateFromCsrCommand)[0]?.args[0].input).toEqual({
-      certificateSigningRequest: csr.pem,
+      certificateSigningRequest: csrFor(serial).pem,
       setAsActive: false,
     });
     expect(callsOf(UpdateCertificateCommand).map((call) => call.args[0].input)).toEqual([
@@ -126,7 +136,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
       parseRegisterRequest({
         claimToken: token,
         serialNumber: serial,
-        csr: csr.pem,
+        csr: csrFor(serial).pem,
         attributes: { model: 'X1', fw: '1.0' },
       }),
       deps(),
@@ -268,10 +278,18 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
       expect(callsOf(DetachPolicyCommand)).toHaveLength(1);
       expect(callsOf(DetachThingPrincipalCommand)).toHaveLength(1);
       expect(callsOf(DeleteThingCommand)[0]?.args[0].input).toEqual({ thingName: serial });
-      expect(await readDevice(dynamo, serial)).toMatchObject({
+      const device = await readDevice(dynamo, serial);
+      // The deleted certificate is history (in the failure), no longer the record's certificate.
+      expect(device).not.toHaveProperty('certificateId');
+      expect(device).toMatchObject({
         status: 'FAILED',
-        certificateId,
-        failure: { step: 'attach', error: 'InvalidRequestException', rollback: 'COMPLETED', leftovers: [] },
+        failure: {
+          step: 'attach',
+          error: 'InvalidRequestException',
+          rollback: 'COMPLETED',
+          leftovers: [],
+          certificateId,
+        },
         progress: {
           certificate: false,
           thing: false,

@@ -25,6 +25,7 @@ import {
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PROPAGATION_MS } from '../../sandbox/iot/behaviour.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import { type EmulatorFixture, startEmulator } from '../support/iot-emulator.js';
@@ -125,10 +126,40 @@ describe('IoT emulator, through @aws-sdk/client-iot', () => {
       'DeleteConflictException',
     );
     await fx.client.send(new DetachPolicyCommand({ policyName: 'p1', target: certificateArn }));
+    await new Promise((resolve) => setTimeout(resolve, DEFAULT_PROPAGATION_MS));
     await fx.client.send(new DeleteCertificateCommand({ certificateId }));
     expect(await codeRejectedBy(fx.client.send(new DescribeCertificateCommand({ certificateId })))).toBe(
       'ResourceNotFoundException',
     );
+  });
+
+  it('keeps a detachment from the deletes until it has propagated, as AWS IoT does', async () => {
+    const { certificateId, certificateArn } = await newCertificate();
+    await fx.client.send(new CreateThingCommand({ thingName: 'propagating-thing' }));
+    await fx.client.send(
+      new AttachThingPrincipalCommand({ thingName: 'propagating-thing', principal: certificateArn }),
+    );
+    await fx.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }));
+    fx.behaviour.set({ '*': { ratePerSecond: 0 }, DetachThingPrincipal: { propagationMs: 500 } });
+    await fx.client.send(
+      new DetachThingPrincipalCommand({ thingName: 'propagating-thing', principal: certificateArn }),
+    );
+
+    const thingAtOnce = await codeRejectedBy(
+      fx.client.send(new DeleteThingCommand({ thingName: 'propagating-thing' })),
+    );
+    const certificateAtOnce = await codeRejectedBy(
+      fx.client.send(new DeleteCertificateCommand({ certificateId })),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const thingLater = await codeRejectedBy(
+      fx.client.send(new DeleteThingCommand({ thingName: 'propagating-thing' })),
+    );
+
+    expect(thingAtOnce).toBe('InvalidRequestException');
+    expect(certificateAtOnce).toBe('DeleteConflictException');
+    expect(thingLater).toBe('no error');
+    fx.behaviour.set({ '*': { ratePerSecond: 0 } });
   });
 
   it('returns the existing thing for the same name and attributes, and refuses different ones', async () => {

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import adminEvent from '../../events/admin.json' with { type: 'json' };
 import registerEvent from '../../events/register.json' with { type: 'json' };
 import type { JsonEvent } from '../../shared/http/http-route.js';
 
@@ -14,6 +15,42 @@ export function registerRequestEvent(
   event.body = typeof body === 'string' ? body : JSON.stringify(body);
   event.headers['content-length'] = String(Buffer.byteLength(event.body));
   change(event);
+  return event as JsonEvent;
+}
+
+export interface AdminRequest {
+  /** Values of the route's `{placeholders}`. */
+  path?: Record<string, string>;
+  query?: Record<string, string>;
+  /** Sent as JSON. */
+  body?: unknown;
+}
+
+/**
+ * events/admin.json is a real SigV4-signed (AWS_IAM) HTTP API event for GET /claims; each call
+ * returns a fresh deep copy turned into a request for the given admin route, e.g.
+ * `adminRequestEvent('GET /devices', { query: { status: 'ACTIVE' } })`.
+ */
+export function adminRequestEvent(routeKey: string, request: AdminRequest = {}): JsonEvent {
+  const [method = 'GET', route = '/'] = routeKey.split(' ');
+  const event: APIGatewayProxyEventV2 = structuredClone(adminEvent);
+  const path = route.replace(/\{(\w+)\}/g, (_, name: string) =>
+    encodeURIComponent(request.path?.[name] ?? ''),
+  );
+  event.routeKey = routeKey;
+  event.requestContext.routeKey = routeKey;
+  event.rawPath = path;
+  event.requestContext.http.path = path;
+  event.requestContext.http.method = method;
+  event.rawQueryString = new URLSearchParams(request.query).toString();
+  if (request.query) event.queryStringParameters = { ...request.query };
+  else delete event.queryStringParameters;
+  if (request.path) event.pathParameters = { ...request.path };
+  if (request.body !== undefined) {
+    event.body = JSON.stringify(request.body);
+    event.headers['content-type'] = 'application/json';
+    event.headers['content-length'] = String(Buffer.byteLength(event.body));
+  }
   return event as JsonEvent;
 }
 

@@ -1,5 +1,10 @@
 import type { IssuedCertificate } from '../../shared/inventory/inventory.js';
-import type { EndpointType, IotGateway, IssuedKeysAndCertificate } from '../../shared/iot/iot-gateway.js';
+import type {
+  CertificateDescription,
+  CertificateSummary,
+  EndpointType,
+  IotGateway,
+} from '../../shared/iot/iot-gateway.js';
 
 /**
  * An IotGateway that records the operations called on it, in order, and fails the ones a test
@@ -24,9 +29,13 @@ export class RecordingIot implements IotGateway {
     await this.record('createCertificateFromCsr');
     return certificate;
   }
-  async createKeysAndCertificate(): Promise<IssuedKeysAndCertificate> {
-    await this.record('createKeysAndCertificate');
-    return { ...certificate, privateKey: 'key' };
+  async describeCertificate(): Promise<CertificateDescription | undefined> {
+    await this.record('describeCertificate');
+    return { ...certificate, status: 'INACTIVE', creationDate: new Date(0) };
+  }
+  async listCertificates(): Promise<{ certificates: CertificateSummary[] }> {
+    await this.record('listCertificates');
+    return { certificates: [] };
   }
   createThing = () => this.record('createThing');
   activateCertificate = () => this.record('activateCertificate');

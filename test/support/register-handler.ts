@@ -9,11 +9,8 @@ export type RegisterHandler = (
   context: typeof lambdaContext,
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/**
- * functions/register.ts as Lambda loads it: configuration from the environment at import, DynamoDB
- * Local through AWS_ENDPOINT_URL_DYNAMODB. IoT is whatever the caller stubbed on the IoTClient class.
- */
-export async function loadRegisterHandler(): Promise<RegisterHandler> {
+/** The environment serverless.yml gives the functions, pointed at the run's DynamoDB Local. */
+export function useLocalFunctionEnvironment(): void {
   Object.assign(process.env, {
     AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
     DEVICES_TABLE: TEST_TABLES.devices,
@@ -21,5 +18,13 @@ export async function loadRegisterHandler(): Promise<RegisterHandler> {
     IOT_POLICY_NAME: 'device-policy',
     IOT_ROLE_ALIAS: 'device-role-alias',
   });
+}
+
+/**
+ * functions/register.ts as Lambda loads it: configuration from the environment at import, DynamoDB
+ * Local through AWS_ENDPOINT_URL_DYNAMODB. IoT is whatever the caller stubbed on the IoTClient class.
+ */
+export async function loadRegisterHandler(): Promise<RegisterHandler> {
+  useLocalFunctionEnvironment();
   return ((await import('../../functions/register.js')) as unknown as { handler: RegisterHandler }).handler;
 }

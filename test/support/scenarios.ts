@@ -6,8 +6,8 @@ import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
 import type { BehaviourConfig } from '../../sandbox/iot/behaviour.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
 import { createTables, resourcesOf } from '../../sandbox/tables.js';
-import { iotClient } from '../../shared/aws-clients.js';
-import { mintClaim } from '../../shared/claims/mint-claim.js';
+import { iotClient, RETRY } from '../../shared/aws-clients.js';
+import { type ClaimSpec, mintClaim } from '../../shared/claims/mint-claim.js';
 import { AppError, ThrottledError } from '../../shared/errors.js';
 import { DynamoDbInventory } from '../../shared/inventory/dynamodb-inventory.js';
 import type { Inventory } from '../../shared/inventory/inventory.js';
@@ -16,7 +16,7 @@ import { AwsIotGateway } from '../../shared/iot/aws-iot-gateway.js';
 import { endpointResolver } from '../../shared/iot/endpoints.js';
 import type { IotGateway } from '../../shared/iot/iot-gateway.js';
 import { createLogger } from '../../shared/logger.js';
-import { reconcile } from '../../shared/registration/reconcile.js';
+import { reconcile, SWEEP_MIN_AGE_MS } from '../../shared/registration/reconcile.js';
 import { LEASE_MS, registerDevice } from '../../shared/registration/register-device.js';
 import { parseRegisterRequest } from '../../shared/registration/request.js';
 import { type EmulatorFixture, startEmulator } from './iot-emulator.js';
@@ -86,16 +86,16 @@ export function dyingAtAttachPolicy(gateway: IotGateway): IotGateway {
   });
 }
 
-/** refused: nothing written; died: the attempt stopped mid-saga (a crash or timeout) and left its lease. */
-/** A registration in this world with the production gateway; a fresh claim unless a token is given. */
-export async function seedClaim(world: World, maxUses = 1, allowServerKeygen = false): Promise<string> {
-  const { token, claim } = mintClaim({ batchId: 'FAULTS', ttlSeconds: 3600, maxUses, allowServerKeygen });
+/** A claim in this world (single-use, CSR only, unless `spec` says otherwise); returns its token. */
+export async function seedClaim(world: World, spec: Partial<ClaimSpec> = {}): Promise<string> {
+  const { token, claim } = mintClaim({ batchId: 'FAULTS', ttlSeconds: 3600, ...spec });
   await DynamoDBDocumentClient.from(world.stores.dynamo).send(
     new PutCommand({ TableName: world.stores.tables.claims, Item: claim }),
   );
   return token;
 }
 
+/** A registration in this world with the production gateway. */
 export function registerIn(
   world: World,
   token: string,
@@ -127,12 +127,18 @@ export interface Scenario {
   /** Wraps the inventory or the IoT gateway during the first attempt (for DynamoDB faults or a dying attempt). */
   inventory?: (inventory: Inventory) => Inventory;
   iot?: (iot: IotGateway) => IotGateway;
+  /** Certificates the final reconciler run must retire: created, their answer lost, never recorded. */
+  orphans?: number;
+  /** How long the first attempt may take before it counts as dead (default 5 s). */
+  answerWithinMs?: number;
   /** Who picks up after the first attempt: the device retrying (default) or the reconciler. */
   after?: 'retry' | 'reconcile then retry';
   expected: Outcome;
 }
 
 export interface ScenarioResult {
+  /** Certificates the final reconciler run retired (created by this backend, referenced by nobody). */
+  retired: number;
   name: string;
   outcome: Outcome;
   /** What the client was answered on the first attempt. */
@@ -174,7 +180,9 @@ export async function runScenario(world: World, scenario: Scenario): Promise<Sce
       (r) => String(r.status),
       (error: unknown) => (error instanceof AppError ? `${error.code}` : (error as Error).name),
     ),
-    new Promise<string>((resolve) => setTimeout(() => resolve('no answer (died)'), 5_000)),
+    new Promise<string>((resolve) =>
+      setTimeout(() => resolve('no answer (died)'), scenario.answerWithinMs ?? 5_000),
+    ),
   ]);
   world.emulator.behaviour.set({ '*': { ratePerSecond: 0 } });
   const device = await world.inventory.getDevice(serialNumber);
@@ -186,7 +194,11 @@ export async function runScenario(world: World, scenario: Scenario): Promise<Sce
         : device
           ? 'rolled back'
           : 'refused';
-  const violationsAfterFirst = await checkInvariants(world.stores, { allowStale: true });
+  // The reconciler has not run yet: a certificate whose creation's answer was lost is still unreferenced.
+  const violationsAfterFirst = await checkInvariants(world.stores, {
+    allowStale: true,
+    allowUnreferenced: true,
+  });
 
   // Later: the lease has lapsed; the reconciler and/or the device take over.
   clock = new Date(Date.now() + LEASE_MS + 1_000);
@@ -199,6 +211,9 @@ export async function runScenario(world: World, scenario: Scenario): Promise<Sce
     () => 'refused' as const,
   );
   const settled = await world.inventory.getDevice(serialNumber);
+  // Then a scheduled reconciler run, once every certificate is old enough for its sweep.
+  const end = new Date(Date.now() + SWEEP_MIN_AGE_MS + 1_000);
+  const { certificatesRetired } = await reconcileIn(world, end);
   return {
     name: scenario.name,
     outcome,
@@ -207,9 +222,10 @@ export async function runScenario(world: World, scenario: Scenario): Promise<Sce
     violationsAfterFirst,
     retry,
     violationsAfterRetry: settled
-      ? await checkInvariants(world.stores, { now: clock })
+      ? await checkInvariants(world.stores, { now: end })
       : ['device record missing after retry'],
     reconciled,
+    retired: certificatesRetired,
   };
 }
 
@@ -249,6 +265,42 @@ export const SCENARIOS: Scenario[] = [
       expected: 'rolled back',
     },
   ]),
+  ...SAGA_OPERATIONS.flatMap((operation): Scenario[] => [
+    {
+      name: `${operation} lands but its answer is lost once`,
+      behaviour: { [operation]: { fault: { error: 'InternalFailureException', nth: 1, landed: true } } },
+      expected: 'completed',
+      // The SDK's retry creates a second certificate; the first is nobody's until the sweep.
+      orphans: operation === 'CreateCertificateFromCsr' ? 1 : 0,
+    },
+    {
+      name: `${operation} lands every time but every answer is lost`,
+      behaviour: { [operation]: { fault: { error: 'ServiceUnavailableException', landed: true } } },
+      expected: 'rolled back',
+      orphans: operation === 'CreateCertificateFromCsr' ? RETRY.maxAttempts : 0,
+    },
+  ]),
+  {
+    name: 'AttachThingPrincipal keeps failing; detachments take 2 s to propagate',
+    behaviour: {
+      AttachThingPrincipal: { fault: { error: 'ServiceUnavailableException' } },
+      DetachThingPrincipal: { propagationMs: 2_000 },
+      DetachPolicy: { propagationMs: 2_000 },
+    },
+    expected: 'rolled back',
+  },
+  {
+    name: 'AttachThingPrincipal keeps failing; detachments outlast the rollback budget (10 s)',
+    behaviour: {
+      AttachThingPrincipal: { fault: { error: 'ServiceUnavailableException' } },
+      DetachThingPrincipal: { propagationMs: 10_000 },
+      DetachPolicy: { propagationMs: 10_000 },
+    },
+    // Rollback waits up to its 8 s budget for the propagation, then leaves the rest to the reconciler.
+    answerWithinMs: 15_000,
+    after: 'reconcile then retry',
+    expected: 'rolled back',
+  },
   {
     name: 'CreateThing refuses (InvalidRequestException, not retried)',
     behaviour: { CreateThing: { fault: { error: 'InvalidRequestException' } } },
@@ -304,12 +356,13 @@ export function scenarioTable(results: ScenarioResult[]): string {
       r.rollback,
       r.violationsAfterFirst.length === 0 ? 'hold' : r.violationsAfterFirst.join('; '),
       r.retry,
+      String(r.retired),
       r.violationsAfterRetry.length === 0 ? 'hold' : r.violationsAfterRetry.join('; '),
     ].join(' | '),
   );
   return [
-    '| scenario | first attempt | client saw | rollback | invariants | device retry | invariants |',
-    '|---|---|---|---|---|---|---|',
+    '| scenario | first attempt | client saw | rollback | invariants | device retry | certificates the reconciler retired | invariants |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows.map((row) => `| ${row} |`),
   ].join('\n');
 }

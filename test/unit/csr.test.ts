@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCsr, toPem } from '../../sandbox/pki/csr.js';
 import { parseCsr } from '../../shared/csr/parse-csr.js';
 import { codeThrownBy } from '../support/error-code.js';
+import { explicitCurveCsr } from '../support/openssl-csr.js';
 
 describe('parseCsr', () => {
   it.each([
@@ -100,6 +101,10 @@ describe('parseCsr', () => {
 
   it.each(['ec-p192', 'ed25519'] as const)('rejects a %s key as CSR_KEY_UNSUPPORTED', (key) => {
     expect(codeThrownBy(() => parseCsr(buildCsr({ key }).pem))).toBe('CSR_KEY_UNSUPPORTED');
+  });
+
+  it('rejects an EC key with explicit curve parameters instead of a named curve as CSR_KEY_UNSUPPORTED', () => {
+    expect(codeThrownBy(() => parseCsr(explicitCurveCsr()))).toBe('CSR_KEY_UNSUPPORTED');
   });
 
   it('rejects a SHA-1 signature as CSR_SIGNATURE_ALGORITHM_UNSUPPORTED', () => {

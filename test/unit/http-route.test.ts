@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { buildCsr } from '../../sandbox/pki/csr.js';
+import { generateClaimToken } from '../../shared/claims/token.js';
 import { ClaimExpiredError, ThrottledError } from '../../shared/errors.js';
 import { jsonRoute } from '../../shared/http/http-route.js';
 import { createLogger } from '../../shared/logger.js';
@@ -90,7 +92,7 @@ describe('jsonRoute', () => {
     expect(response.headers['retry-after']).toBe('2');
   });
 
-  it('turns an unknown error into a bare 500 without its message or stack', async () => {
+  it('turns an unknown error into a bare 500 without its message or stack in the response', async () => {
     const failing = jsonRoute({ maxBodyBytes: 64, logger }, async () => {
       throw new Error('AccessDenied: arn:aws:iam::123456789012:role/secret-role');
     });
@@ -105,6 +107,51 @@ describe('jsonRoute', () => {
       code: 'INTERNAL_ERROR',
       requestId: 'CQbYwjVJjoEEMxw=',
     });
-    expect(lines.join('\n')).not.toContain('secret-role');
+  });
+
+  it('logs an unknown error with its message and stack, claim tokens and PEM blocks redacted', async () => {
+    const token = generateClaimToken();
+    const { pem, privateKey } = buildCsr();
+    const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const failing = jsonRoute({ maxBodyBytes: 64, logger }, async function failingRoute() {
+      throw new Error(
+        `1 validation error: claimToken '${token}', csr '${pem.trim()}', key '${keyPem.trim()}'`,
+      );
+    });
+    lines.length = 0;
+
+    const response = await invoke(failing, registerRequestEvent({}));
+
+    expect(response.body).toEqual({
+      type: 'urn:fleet-provisioning:problem:internal-error',
+      title: 'Internal error',
+      status: 500,
+      code: 'INTERNAL_ERROR',
+      requestId: 'CQbYwjVJjoEEMxw=',
+    });
+    const logged = lines.join('\n');
+    expect(JSON.parse(lines.at(-1) ?? '{}').error).toEqual({
+      name: 'Error',
+      message:
+        "1 validation error: claimToken '[redacted claim token]', csr '[redacted CERTIFICATE REQUEST]', " +
+        "key '[redacted PRIVATE KEY]'",
+      stack: expect.stringContaining('failingRoute'),
+    });
+    expect(logged).not.toContain(token.slice(4));
+    for (const block of [pem, keyPem]) expect(logged).not.toContain(block.split('\n')[1]);
+  });
+
+  it('logs a domain error by name and code only', async () => {
+    const failing = jsonRoute({ maxBodyBytes: 64, logger }, async () => {
+      throw new ClaimExpiredError('this claim token has expired');
+    });
+    lines.length = 0;
+
+    await invoke(failing, registerRequestEvent({}));
+
+    expect(JSON.parse(lines.at(-1) ?? '{}').error).toEqual({
+      name: 'ClaimExpiredError',
+      code: 'CLAIM_TOKEN_EXPIRED',
+    });
   });
 });

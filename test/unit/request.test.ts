@@ -46,6 +46,21 @@ describe('parseRegisterRequest', () => {
     );
   });
 
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'refuses the reserved attribute name %s as INVALID_REQUEST with a pointer to it',
+    (name) => {
+      // As the JSON parser hands it over: an own property, even for __proto__.
+      const attributes: unknown = JSON.parse(`{"model":"X1",${JSON.stringify(name)}:"x"}`);
+
+      const error = rejection({ ...valid, attributes });
+
+      expect(error.code).toBe('INVALID_REQUEST');
+      expect(error.extensions?.errors).toEqual([
+        { pointer: `/attributes/${name}`, detail: expect.stringContaining('reserved') },
+      ]);
+    },
+  );
+
   it.each([
     ['a slash (path traversal)', '../SN-1'],
     ['a space', 'SN 1'],

@@ -4,7 +4,7 @@ import { rollBack } from '../../shared/registration/rollback.js';
 import { awsError, certificate, RecordingIot } from '../support/recording-iot.js';
 
 const silent = createLogger({}, 'error', () => {});
-const noWait = async () => {};
+const noWait = { sleep: async () => {} };
 const everything = {
   certificate: true,
   thing: true,
@@ -68,13 +68,55 @@ describe('rollBack', () => {
     expect(outcome.progress.certificate).toBe(true);
   });
 
-  it('reports a certificate it could not deactivate as an active leftover', async () => {
-    const iot = new RecordingIot().failOn('deactivateCertificate', () => awsError('ThrottlingException'));
+  it('reports a certificate it could neither deactivate nor delete as an active leftover', async () => {
+    const iot = new RecordingIot()
+      .failOn('deactivateCertificate', () => awsError('ThrottlingException'))
+      .failOn('deleteCertificate', () => awsError('CertificateStateException'));
 
     const outcome = await rollBack(iot, target, everything, silent, noWait);
 
     expect(outcome.leftovers).toContain(`active-certificate:${certificate.certificateId}`);
-    expect(iot.calls).not.toContain('deleteCertificate');
+    expect(outcome.progress.certificateActive).toBe(true);
+  });
+
+  it('still deletes a certificate whose deactivation failed, since AWS IoT refuses to delete an active one', async () => {
+    const iot = new RecordingIot().failOn('deactivateCertificate', () =>
+      awsError('ServiceUnavailableException'),
+    );
+
+    const outcome = await rollBack(iot, target, everything, silent, noWait);
+
+    expect(iot.calls).toContain('deleteCertificate');
+    expect(outcome.rollback).toBe('COMPLETED');
+  });
+
+  it('retries deleting a thing that AWS IoT still sees as attached, until the deadline', async () => {
+    const iot = new RecordingIot();
+    let stillAttached = 3;
+    iot.deleteThing = async () => {
+      iot.calls.push('deleteThing');
+      if (stillAttached-- > 0) throw awsError('InvalidRequestException');
+    };
+
+    const outcome = await rollBack(iot, target, everything, silent, noWait);
+
+    expect(iot.calls.filter((call) => call === 'deleteThing')).toHaveLength(4);
+    expect(outcome.rollback).toBe('COMPLETED');
+  });
+
+  it('gives a thing that stays attached past the deadline to the reconciler as a leftover', async () => {
+    const iot = new RecordingIot().failOn('deleteThing', () => awsError('InvalidRequestException'));
+    let now = 0;
+    const sleep = async (ms: number) => {
+      now += ms;
+    };
+    const clock = { now: () => now, sleep, deadline: 5_000 };
+
+    const outcome = await rollBack(iot, target, everything, silent, clock);
+
+    expect(outcome.leftovers).toEqual(['thing:SN-1']);
+    expect(now).toBeLessThanOrEqual(5_000);
+    expect(iot.calls.filter((call) => call === 'deleteThing').length).toBeGreaterThan(1);
   });
 
   it('keeps a thing whose certificate could not be detached, and says so', async () => {
