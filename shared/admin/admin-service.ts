@@ -19,7 +19,17 @@ import {
   WHILE_DETACHING,
 } from '../registration/rollback.js';
 import type { AdminStore, Page } from './admin-store.js';
+import type {
+  ClaimView,
+  CreateClaimsResponse,
+  DeviceView,
+  ListClaimsResponse,
+  ListDevicesResponse,
+  RevokeClaimsResponse,
+} from './response-schemas.js';
 import type { CreateClaimsRequest, ListQuery, RevokeClaimsRequest } from './schemas.js';
+
+export type { ClaimView, CreatedClaim, DeviceView } from './response-schemas.js';
 
 export interface AdminDeps {
   store: AdminStore;
@@ -33,32 +43,11 @@ export interface AdminDeps {
   clock?: () => Date;
 }
 
-/** A claim as the admin API shows it: never the token hash. */
-export interface ClaimView {
-  claimId: string;
-  batchId: string;
-  status: Claim['status'];
-  expiresAt: string;
-  maxUses: number;
-  usesLeft: number;
-  serialNumber?: string;
-  allowServerKeygen: boolean;
-  createdAt: string;
-}
-
-export interface CreatedClaim {
-  claimId: string;
-  /** Shown once: only its SHA-256 is stored. */
-  token: string;
-  expiresAt: string;
-  serialNumber?: string;
-}
-
 /** Mints a batch of claims (bound to serials when given) and stores their hashes. */
 export async function createClaims(
   request: CreateClaimsRequest,
   deps: AdminDeps,
-): Promise<{ batchId: string; claims: CreatedClaim[] }> {
+): Promise<CreateClaimsResponse> {
   const serials = request.serialNumbers;
   if (serials && request.count !== undefined && request.count !== serials.length) {
     throw new InvalidRequestError(
@@ -160,10 +149,7 @@ function checkThingNamePattern(prefix: string, serials: string[] | undefined, pa
   }
 }
 
-export async function listClaims(
-  query: ListQuery,
-  deps: AdminDeps,
-): Promise<{ claims: ClaimView[]; cursor?: string }> {
+export async function listClaims(query: ListQuery, deps: AdminDeps): Promise<ListClaimsResponse> {
   if (!query.batchId) throw new InvalidRequestError('batchId is required');
   const page = await deps.store.listClaims(query.batchId, query.limit ?? 100, query.cursor);
   return { claims: page.items.map(claimView), ...(page.cursor ? { cursor: page.cursor } : {}) };
@@ -173,7 +159,7 @@ export async function listClaims(
 export async function revokeClaims(
   request: RevokeClaimsRequest,
   deps: AdminDeps,
-): Promise<{ revoked: number }> {
+): Promise<RevokeClaimsResponse> {
   const now = (deps.clock ?? (() => new Date()))();
   if ('claimId' in request) {
     const claim = await deps.store.findClaim(request.claimId);
@@ -198,10 +184,7 @@ export async function getDevice(serialNumber: string, deps: AdminDeps): Promise<
   return deviceView(device);
 }
 
-export async function listDevices(
-  query: ListQuery,
-  deps: AdminDeps,
-): Promise<{ devices: DeviceView[]; cursor?: string }> {
+export async function listDevices(query: ListQuery, deps: AdminDeps): Promise<ListDevicesResponse> {
   const filter = {
     ...(query.batchId ? { batchId: query.batchId } : {}),
     ...(query.status ? { status: query.status } : {}),
@@ -265,20 +248,6 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
   });
 }
 
-export interface DeviceView {
-  serialNumber: string;
-  thingName: string;
-  status: DeviceRecord['status'];
-  batchId: string;
-  claimId: string;
-  certificateId?: string;
-  attributes: Record<string, string>;
-  createdAt: string;
-  updatedAt: string;
-  decommissionedAt?: string;
-  failure?: DeviceRecord['failure'];
-}
-
 function deviceView(device: DeviceRecord): DeviceView {
   const at = device.decommissionedAt;
   return {
@@ -292,7 +261,7 @@ function deviceView(device: DeviceRecord): DeviceView {
     createdAt: device.createdAt,
     updatedAt: device.updatedAt,
     ...(at ? { decommissionedAt: at } : {}),
-    ...(device.failure ? { failure: device.failure } : {}),
+    ...(device.failure ? { failure: { ...device.failure } } : {}),
   };
 }
 
