@@ -46,6 +46,9 @@ export type ErrorCode =
   | 'PUBLIC_KEY_IN_USE'
   | 'DEVICE_NOT_FOUND'
   | 'CLAIM_NOT_FOUND'
+  | 'IDEMPOTENCY_KEY_USED'
+  | 'IDEMPOTENCY_KEY_IN_PROGRESS'
+  | 'IDEMPOTENCY_KEY_MISMATCH'
   | 'PAYLOAD_TOO_LARGE'
   | 'THROTTLED'
   | 'SERVICE_UNAVAILABLE'
@@ -142,6 +145,18 @@ export class DeviceNotFoundError extends AppError {
 }
 export class ClaimNotFoundError extends AppError {
   readonly code = 'CLAIM_NOT_FOUND';
+}
+/** A claims request with this Idempotency-Key already minted claims; their tokens cannot be shown again. */
+export class IdempotencyKeyUsedError extends AppError {
+  readonly code = 'IDEMPOTENCY_KEY_USED';
+}
+/** The first request with this Idempotency-Key is still running. */
+export class IdempotencyKeyInProgressError extends AppError {
+  readonly code = 'IDEMPOTENCY_KEY_IN_PROGRESS';
+}
+/** This Idempotency-Key came with a different request before. */
+export class IdempotencyKeyMismatchError extends AppError {
+  readonly code = 'IDEMPOTENCY_KEY_MISMATCH';
 }
 
 // --- AWS capacity --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import {
   WHILE_DETACHING,
 } from '../registration/rollback.js';
 import type { AdminStore, Page } from './admin-store.js';
+import { reserveIdempotencyKey } from './idempotency.js';
 import type {
   ClaimView,
   CreateClaimsResponse,
@@ -43,10 +44,14 @@ export interface AdminDeps {
   clock?: () => Date;
 }
 
-/** Mints a batch of claims (bound to serials when given) and stores their hashes. */
+/**
+ * Mints a batch of claims (bound to serials when given) and stores their hashes. With an idempotency
+ * key, a repeat of the request mints nothing (see idempotency.ts).
+ */
 export async function createClaims(
   request: CreateClaimsRequest,
   deps: AdminDeps,
+  options: { idempotencyKey?: string } = {},
 ): Promise<CreateClaimsResponse> {
   const serials = request.serialNumbers;
   if (serials && request.count !== undefined && request.count !== serials.length) {
@@ -76,7 +81,19 @@ export async function createClaims(
       now,
     ),
   );
+  const { idempotencyKey } = options;
+  if (idempotencyKey) {
+    const claimIds = minted.map((m) => m.claim.claimId);
+    await reserveIdempotencyKey(idempotencyKey, request, claimIds, deps.store, now);
+  }
   await deps.store.putClaims(minted.map((m) => m.claim));
+  // The tokens exist now and must reach the caller: failing to mark the key only delays a repeat's
+  // answer until the record counts as stale.
+  if (idempotencyKey) {
+    await deps.store.completeClaimsRequest(idempotencyKey).catch((error: unknown) => {
+      deps.logger.warn('idempotency record not completed', { error: (error as Error).name });
+    });
+  }
   deps.logger.info('claims created', { batchId: request.batchId, count });
   return {
     batchId: request.batchId,

@@ -1,4 +1,5 @@
 import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
+import type { ClaimsRequestRecord } from './idempotency.js';
 
 export interface Page<T> {
   items: T[];
@@ -8,6 +9,13 @@ export interface Page<T> {
 
 /** The inventory as the manufacturing line's admin API sees it. */
 export interface AdminStore {
+  /**
+   * Records a claims request under its idempotency key, unless the key is already recorded: then
+   * nothing is written and the earlier record is returned.
+   */
+  reserveClaimsRequest(record: ClaimsRequestRecord): Promise<ClaimsRequestRecord | undefined>;
+  /** Marks the request under this key COMPLETED (its claims are all written). */
+  completeClaimsRequest(idempotencyKey: string): Promise<void>;
   /** Writes claims in batches of 25 with bounded parallelism, retrying unprocessed items. */
   putClaims(claims: Claim[]): Promise<void>;
   listClaims(batchId: string, limit: number, cursor?: string): Promise<Page<Claim>>;

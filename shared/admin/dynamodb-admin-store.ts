@@ -14,10 +14,32 @@ import { guardDynamoDb } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
 import type { Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
 import type { AdminStore, Page } from './admin-store.js';
+import type { ClaimsRequestRecord } from './idempotency.js';
 
 const BATCH_SIZE = 25;
 const PARALLEL_BATCHES = 8;
 const MAX_UNPROCESSED_RETRIES = 8;
+
+/**
+ * Claims requests are recorded in the claims table under keys no token hash can take (hashes are hex),
+ * with none of the index attributes (batchId, claimId), so no claim query or lookup ever meets them.
+ * They spend no uses (maxUses = usesLeft = 0): whatever sums a table's uses counts them as nothing.
+ */
+const REQUEST_KEY_PREFIX = 'request#';
+const requestKey = (idempotencyKey: string) => `${REQUEST_KEY_PREFIX}${idempotencyKey}`;
+
+interface ClaimsRequestItem {
+  tokenHash: string;
+  kind: 'claims-request';
+  requestBatchId: string;
+  fingerprint: string;
+  claimIds: string[];
+  state: ClaimsRequestRecord['state'];
+  createdAt: string;
+  purgeAt: number;
+  maxUses: 0;
+  usesLeft: 0;
+}
 
 export class DynamoDbAdminStore implements AdminStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -29,6 +51,68 @@ export class DynamoDbAdminStore implements AdminStore {
       new Promise((resolve) => setTimeout(resolve, ms)),
   ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  async reserveClaimsRequest(record: ClaimsRequestRecord): Promise<ClaimsRequestRecord | undefined> {
+    const key = requestKey(record.idempotencyKey);
+    try {
+      await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.claims,
+            Key: { tokenHash: key },
+            UpdateExpression:
+              'SET #kind = :kind, requestBatchId = :batch, fingerprint = :fingerprint, claimIds = :ids, ' +
+              '#state = :state, createdAt = :createdAt, purgeAt = :purgeAt, maxUses = :zero, usesLeft = :zero',
+            ConditionExpression: 'attribute_not_exists(tokenHash)',
+            ExpressionAttributeNames: { '#kind': 'kind', '#state': 'state' },
+            ExpressionAttributeValues: {
+              ':kind': 'claims-request',
+              ':batch': record.batchId,
+              ':fingerprint': record.fingerprint,
+              ':ids': record.claimIds,
+              ':state': record.state,
+              ':createdAt': record.createdAt,
+              ':purgeAt': record.purgeAt,
+              ':zero': 0,
+            },
+          }),
+        ),
+      );
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+    }
+    const out = await guardDynamoDb(() =>
+      this.doc.send(
+        new GetCommand({ TableName: this.tables.claims, Key: { tokenHash: key }, ConsistentRead: true }),
+      ),
+    );
+    const item = out.Item as ClaimsRequestItem;
+    return {
+      idempotencyKey: record.idempotencyKey,
+      batchId: item.requestBatchId,
+      fingerprint: item.fingerprint,
+      claimIds: item.claimIds,
+      state: item.state,
+      createdAt: item.createdAt,
+      purgeAt: item.purgeAt,
+    };
+  }
+
+  async completeClaimsRequest(idempotencyKey: string): Promise<void> {
+    await guardDynamoDb(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.claims,
+          Key: { tokenHash: requestKey(idempotencyKey) },
+          UpdateExpression: 'SET #state = :completed',
+          ConditionExpression: 'attribute_exists(tokenHash)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':completed': 'COMPLETED' },
+        }),
+      ),
+    );
   }
 
   async putClaims(claims: Claim[]): Promise<void> {
