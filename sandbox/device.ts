@@ -12,7 +12,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from 'commander';
 import { buildCsr } from './pki/csr.js';
 import { type SandboxInfo, sandboxSettings } from './sandbox-config.js';
 
@@ -24,16 +24,47 @@ interface Registration {
   rootCaPem: string;
 }
 
+interface Options {
+  serial: string;
+  token?: string;
+  apiUrl?: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const program = new Command('npm run device --')
+    .description(
+      "A device's first boot against the sandbox: a key pair and CSR, POST /register with a claim token, " +
+        'then the certificate exchanged for AWS credentials over mutual TLS. Files go to .sandbox/devices/<serial>.',
+    )
+    .requiredOption('--serial <serial>', 'the serial number to register (required)')
+    .option('--token <token>', "a claim token (default: the sandbox's demo token, which works once)")
+    .option('--api-url <url>', "the API (default: the sandbox's, from .sandbox/sandbox.json)")
+    .helpOption('-h, --help', 'show help')
+    .addHelpText('after', '\nMore tokens: npx fleet claims create --batch demo --count 1 --output csv')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`device: ${text.replace(/^error: /, '')}`) });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.code === 'commander.helpDisplayed' ? 0 : 2);
+    throw error;
+  }
+  return program.opts<Options>();
+}
+
+/** How to make another claim token: the demo token works once, and every token has its limits. */
+const ANOTHER_TOKEN =
+  'make another with: npx fleet claims create --batch demo --count 1 --output csv\n' +
+  '  then: npm run device -- --serial <serial> --token <the token column>';
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: { serial: { type: 'string' }, token: { type: 'string' }, 'api-url': { type: 'string' } },
-  });
+  const values = parseOptions(process.argv.slice(2));
   const settings = sandboxSettings();
   const sandbox = readSandbox(settings.dir);
-  const serialNumber = values.serial ?? fail('--serial is required');
+  const serialNumber = values.serial;
   const claimToken =
     values.token ?? sandbox?.demoClaimToken ?? fail('--token is required (no sandbox found)');
-  const apiUrl = values['api-url'] ?? sandbox?.apiUrl ?? fail('--api-url is required (no sandbox found)');
+  const apiUrl = values.apiUrl ?? sandbox?.apiUrl ?? fail('--api-url is required (no sandbox found)');
 
   // 1. Key pair and CSR.
   const keys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -50,8 +81,18 @@ async function main(): Promise<void> {
       attributes: { model: 'simulator', firmwareVersion: '1.0.0' },
     }),
   });
-  const body = (await response.json()) as Registration & { code?: string; detail?: string };
-  if (!response.ok) fail(`registration refused: ${response.status} ${body.code ?? ''} ${body.detail ?? ''}`);
+  const text = await response.text();
+  const body = parseJson(text) as Registration & { code?: string; detail?: string };
+  if (!response.ok) {
+    const refusal = `registration refused: ${response.status} ${body.code ?? ''} ${body.detail ?? text.slice(0, 200)}`;
+    if (body.code === 'CLAIM_TOKEN_USED_UP' && values.token === undefined) {
+      fail(
+        `${refusal}\ndevice: the sandbox's demo claim token works once and is already used; ${ANOTHER_TOKEN}`,
+      );
+    }
+    const spent = ['CLAIM_TOKEN_USED_UP', 'CLAIM_TOKEN_REVOKED', 'CLAIM_TOKEN_EXPIRED'];
+    fail(spent.includes(body.code ?? '') ? `${refusal}\ndevice: ${ANOTHER_TOKEN}` : refusal);
+  }
   const folder = join(settings.dir, 'devices', serialNumber);
   mkdirSync(folder, { recursive: true });
   writeFileSync(join(folder, 'device.key'), keys.privateKey.export({ type: 'pkcs8', format: 'pem' }), {
@@ -110,6 +151,14 @@ function readSandbox(dir: string): SandboxInfo | undefined {
     return JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
   } catch {
     return undefined;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
   }
 }
 

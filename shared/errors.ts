@@ -48,6 +48,9 @@ export type ErrorCode =
   | 'CLAIM_NOT_FOUND'
   | 'BATCH_NOT_FOUND'
   | 'BATCH_REVOKED'
+  | 'IDEMPOTENCY_KEY_USED'
+  | 'IDEMPOTENCY_KEY_IN_PROGRESS'
+  | 'IDEMPOTENCY_KEY_MISMATCH'
   | 'PAYLOAD_TOO_LARGE'
   | 'THROTTLED'
   | 'SERVICE_UNAVAILABLE'
@@ -151,6 +154,18 @@ export class BatchNotFoundError extends AppError {
 /** Claims cannot be added to a batch that was revoked. */
 export class BatchRevokedError extends AppError {
   readonly code = 'BATCH_REVOKED';
+}
+/** A claims request with this Idempotency-Key already minted claims; their tokens cannot be shown again. */
+export class IdempotencyKeyUsedError extends AppError {
+  readonly code = 'IDEMPOTENCY_KEY_USED';
+}
+/** The first request with this Idempotency-Key is still running. */
+export class IdempotencyKeyInProgressError extends AppError {
+  readonly code = 'IDEMPOTENCY_KEY_IN_PROGRESS';
+}
+/** This Idempotency-Key came with a different request before. */
+export class IdempotencyKeyMismatchError extends AppError {
+  readonly code = 'IDEMPOTENCY_KEY_MISMATCH';
 }
 
 // --- AWS capacity --------------------------------------------------------------------------------

@@ -22,7 +22,18 @@ import {
   WHILE_DETACHING,
 } from '../registration/rollback.js';
 import type { AdminStore } from './admin-store.js';
+import { reserveIdempotencyKey } from './idempotency.js';
+import type {
+  ClaimView,
+  CreateClaimsResponse,
+  DeviceView,
+  ListClaimsResponse,
+  ListDevicesResponse,
+  RevokeClaimsResponse,
+} from './response-schemas.js';
 import type { CreateClaimsRequest, ListQuery, RevokeClaimsRequest } from './schemas.js';
+
+export type { ClaimView, CreatedClaim, DeviceView } from './response-schemas.js';
 
 export interface AdminDeps {
   store: AdminStore;
@@ -36,32 +47,15 @@ export interface AdminDeps {
   clock?: () => Date;
 }
 
-/** A claim as the admin API shows it: never the token hash. */
-export interface ClaimView {
-  claimId: string;
-  batchId: string;
-  status: Claim['status'];
-  expiresAt: string;
-  maxUses: number;
-  usesLeft: number;
-  serialNumber?: string;
-  allowServerKeygen: boolean;
-  createdAt: string;
-}
-
-export interface CreatedClaim {
-  claimId: string;
-  /** Shown once: only its SHA-256 is stored. */
-  token: string;
-  expiresAt: string;
-  serialNumber?: string;
-}
-
-/** Mints a batch of claims (bound to serials when given) and stores their hashes. */
+/**
+ * Mints a batch of claims (bound to serials when given) and stores their hashes. With an idempotency
+ * key, a repeat of the request mints nothing (see idempotency.ts).
+ */
 export async function createClaims(
   request: CreateClaimsRequest,
   deps: AdminDeps,
-): Promise<{ batchId: string; claims: CreatedClaim[] }> {
+  options: { idempotencyKey?: string } = {},
+): Promise<CreateClaimsResponse> {
   const serials = request.serialNumbers;
   if (serials && request.count !== undefined && request.count !== serials.length) {
     throw new InvalidRequestError(
@@ -122,9 +116,21 @@ export async function createClaims(
       now,
     ),
   );
+  const { idempotencyKey } = options;
+  if (idempotencyKey) {
+    const claimIds = minted.map((m) => m.claim.claimId);
+    await reserveIdempotencyKey(idempotencyKey, request, claimIds, deps.store, now);
+  }
   await deps.store.putClaims(minted.map((m) => m.claim));
   const expiresAt = minted[0]?.claim.expiresAt;
   if (expiresAt !== undefined) await deps.store.countIssued(request.batchId, expiresAt, minted.length);
+  // The tokens exist now and must reach the caller: failing to mark the key only delays a repeat's
+  // answer until the record counts as stale.
+  if (idempotencyKey) {
+    await deps.store.completeClaimsRequest(idempotencyKey).catch((error: unknown) => {
+      deps.logger.warn('idempotency record not completed', { error: (error as Error).name });
+    });
+  }
   deps.logger.info('claims created', { batchId: request.batchId, count });
   return {
     batchId: request.batchId,
@@ -197,10 +203,7 @@ function checkThingNamePattern(prefix: string, serials: string[] | undefined, pa
   }
 }
 
-export async function listClaims(
-  query: ListQuery,
-  deps: AdminDeps,
-): Promise<{ claims: ClaimView[]; cursor?: string }> {
+export async function listClaims(query: ListQuery, deps: AdminDeps): Promise<ListClaimsResponse> {
   if (!query.batchId) throw new InvalidRequestError('batchId is required');
   const [page, batch] = await Promise.all([
     deps.store.listClaims(query.batchId, query.limit ?? 100, query.cursor),
@@ -217,7 +220,7 @@ export async function listClaims(
 export async function revokeClaims(
   request: RevokeClaimsRequest,
   deps: AdminDeps,
-): Promise<{ revoked: number }> {
+): Promise<RevokeClaimsResponse> {
   const now = (deps.clock ?? (() => new Date()))();
   if ('claimId' in request) {
     const claim = await deps.store.findClaim(request.claimId);
@@ -225,7 +228,9 @@ export async function revokeClaims(
     return { revoked: (await deps.store.revokeClaim(claim.tokenHash, now)) ? 1 : 0 };
   }
   // One write, whatever the batch's size: every registration's transaction checks the batch item.
-  const batch = batchView(await deps.store.revokeBatch(request.batchId, now), now);
+  const item = await deps.store.revokeBatch(request.batchId, now);
+  if (!item) throw new BatchNotFoundError(`no batch ${request.batchId}`);
+  const batch = batchView(item, now);
   deps.logger.info('batch revoked', { batchId: request.batchId, revoked: batch.claims.revoked });
   return { revoked: batch.claims.revoked };
 }
@@ -254,10 +259,7 @@ export async function getDevice(serialNumber: string, deps: AdminDeps): Promise<
   return deviceView(device);
 }
 
-export async function listDevices(
-  query: ListQuery,
-  deps: AdminDeps,
-): Promise<{ devices: DeviceView[]; cursor?: string }> {
+export async function listDevices(query: ListQuery, deps: AdminDeps): Promise<ListDevicesResponse> {
   const filter = {
     ...(query.batchId ? { batchId: query.batchId } : {}),
     ...(query.status ? { status: query.status } : {}),
@@ -321,20 +323,6 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
   });
 }
 
-export interface DeviceView {
-  serialNumber: string;
-  thingName: string;
-  status: DeviceRecord['status'];
-  batchId: string;
-  claimId: string;
-  certificateId?: string;
-  attributes: Record<string, string>;
-  createdAt: string;
-  updatedAt: string;
-  decommissionedAt?: string;
-  failure?: DeviceRecord['failure'];
-}
-
 function deviceView(device: DeviceRecord): DeviceView {
   const at = device.decommissionedAt;
   return {
@@ -348,7 +336,7 @@ function deviceView(device: DeviceRecord): DeviceView {
     createdAt: device.createdAt,
     updatedAt: device.updatedAt,
     ...(at ? { decommissionedAt: at } : {}),
-    ...(device.failure ? { failure: device.failure } : {}),
+    ...(device.failure ? { failure: { ...device.failure } } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { BatchItem, Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
+import type { ClaimsRequestRecord } from './idempotency.js';
 
 export interface Page<T> {
   items: T[];
@@ -13,6 +14,13 @@ export interface AdminStore {
    * claims bound to serials; returns the names another serial already holds.
    */
   reserveThingNames(names: { thingName: string; serialNumber: string }[], now: Date): Promise<string[]>;
+  /**
+   * Records a claims request under its idempotency key, unless the key is already recorded: then
+   * nothing is written and the earlier record is returned.
+   */
+  reserveClaimsRequest(record: ClaimsRequestRecord): Promise<ClaimsRequestRecord | undefined>;
+  /** Marks the request under this key COMPLETED (its claims are all written). */
+  completeClaimsRequest(idempotencyKey: string): Promise<void>;
   /** Writes claims in batches of 25 with bounded parallelism, retrying unprocessed items. */
   putClaims(claims: Claim[]): Promise<void>;
   listClaims(batchId: string, limit: number, cursor?: string): Promise<Page<Claim>>;
@@ -27,8 +35,11 @@ export interface AdminStore {
   openBatch(batchId: string, now: Date): Promise<boolean>;
   /** Counts tokens minted into the batch, by expiry. */
   countIssued(batchId: string, expiresAt: number, count: number): Promise<void>;
-  /** The batch REVOKED, in one write (the first revocation's time is kept); the item after it. */
-  revokeBatch(batchId: string, now: Date): Promise<BatchItem>;
+  /**
+   * The batch REVOKED, in one write (the first revocation's time is kept); the item after it, or
+   * undefined if there is no such batch.
+   */
+  revokeBatch(batchId: string, now: Date): Promise<BatchItem | undefined>;
   getBatch(batchId: string): Promise<BatchItem | undefined>;
   listBatches(limit: number, cursor?: string): Promise<Page<BatchItem>>;
   getDevice(serialNumber: string): Promise<DeviceRecord | undefined>;

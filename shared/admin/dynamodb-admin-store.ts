@@ -32,10 +32,32 @@ import {
   writeTransaction,
 } from '../inventory/transactions.js';
 import type { AdminStore, Page } from './admin-store.js';
+import type { ClaimsRequestRecord } from './idempotency.js';
 
 const BATCH_SIZE = 25;
 const PARALLEL_BATCHES = 8;
 const MAX_UNPROCESSED_RETRIES = 8;
+
+/**
+ * Claims requests are recorded in the claims table under keys no token hash can take (hashes are hex),
+ * with none of the index attributes (batchId, claimId), so no claim query or lookup ever meets them.
+ * They spend no uses (maxUses = usesLeft = 0): whatever sums a table's uses counts them as nothing.
+ */
+const REQUEST_KEY_PREFIX = 'request#';
+const requestKey = (idempotencyKey: string) => `${REQUEST_KEY_PREFIX}${idempotencyKey}`;
+
+interface ClaimsRequestItem {
+  tokenHash: string;
+  kind: 'claims-request';
+  requestBatchId: string;
+  fingerprint: string;
+  claimIds: string[];
+  state: ClaimsRequestRecord['state'];
+  createdAt: string;
+  purgeAt: number;
+  maxUses: 0;
+  usesLeft: 0;
+}
 
 export class DynamoDbAdminStore implements AdminStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -70,6 +92,68 @@ export class DynamoDbAdminStore implements AdminStore {
       }
     });
     return refused.filter((name): name is string => name !== undefined);
+  }
+
+  async reserveClaimsRequest(record: ClaimsRequestRecord): Promise<ClaimsRequestRecord | undefined> {
+    const key = requestKey(record.idempotencyKey);
+    try {
+      await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.claims,
+            Key: { tokenHash: key },
+            UpdateExpression:
+              'SET #kind = :kind, requestBatchId = :batch, fingerprint = :fingerprint, claimIds = :ids, ' +
+              '#state = :state, createdAt = :createdAt, purgeAt = :purgeAt, maxUses = :zero, usesLeft = :zero',
+            ConditionExpression: 'attribute_not_exists(tokenHash)',
+            ExpressionAttributeNames: { '#kind': 'kind', '#state': 'state' },
+            ExpressionAttributeValues: {
+              ':kind': 'claims-request',
+              ':batch': record.batchId,
+              ':fingerprint': record.fingerprint,
+              ':ids': record.claimIds,
+              ':state': record.state,
+              ':createdAt': record.createdAt,
+              ':purgeAt': record.purgeAt,
+              ':zero': 0,
+            },
+          }),
+        ),
+      );
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+    }
+    const out = await guardDynamoDb(() =>
+      this.doc.send(
+        new GetCommand({ TableName: this.tables.claims, Key: { tokenHash: key }, ConsistentRead: true }),
+      ),
+    );
+    const item = out.Item as ClaimsRequestItem;
+    return {
+      idempotencyKey: record.idempotencyKey,
+      batchId: item.requestBatchId,
+      fingerprint: item.fingerprint,
+      claimIds: item.claimIds,
+      state: item.state,
+      createdAt: item.createdAt,
+      purgeAt: item.purgeAt,
+    };
+  }
+
+  async completeClaimsRequest(idempotencyKey: string): Promise<void> {
+    await guardDynamoDb(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.claims,
+          Key: { tokenHash: requestKey(idempotencyKey) },
+          UpdateExpression: 'SET #state = :completed',
+          ConditionExpression: 'attribute_exists(tokenHash)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':completed': 'COMPLETED' },
+        }),
+      ),
+    );
   }
 
   async putClaims(claims: Claim[]): Promise<void> {
@@ -194,7 +278,7 @@ export class DynamoDbAdminStore implements AdminStore {
     await this.addToBatch(batchId, { [issuedCounter(expiresAt)]: count });
   }
 
-  async revokeBatch(batchId: string, now: Date): Promise<BatchItem> {
+  async revokeBatch(batchId: string, now: Date): Promise<BatchItem | undefined> {
     const out = await guardDynamoDb(() =>
       this.doc.send(
         new UpdateCommand({
@@ -203,6 +287,7 @@ export class DynamoDbAdminStore implements AdminStore {
           UpdateExpression:
             'SET #kind = :kind, batchId = :batchId, #status = :revoked, ' +
             'revokedAt = if_not_exists(revokedAt, :now), createdAt = if_not_exists(createdAt, :now)',
+          ConditionExpression: 'attribute_exists(tokenHash)',
           ExpressionAttributeNames: { '#kind': 'kind', '#status': 'status' },
           ExpressionAttributeValues: {
             ':kind': 'batch',
@@ -213,8 +298,11 @@ export class DynamoDbAdminStore implements AdminStore {
           ReturnValues: 'ALL_NEW',
         }),
       ),
-    );
-    return out.Attributes as BatchItem;
+    ).catch((error: unknown) => {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return undefined;
+      throw error;
+    });
+    return out?.Attributes as BatchItem | undefined;
   }
 
   async getBatch(batchId: string): Promise<BatchItem | undefined> {

@@ -6,19 +6,30 @@ import { attributesSchema, SERIAL_NUMBER_PATTERN } from '../registration/request
 z.config(en());
 
 /** Safe in a thing attribute value and a DynamoDB key. */
-const BATCH_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+export const BATCH_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 export const MAX_CLAIMS_PER_REQUEST = 1000;
+/** Limits of POST /claims, which the `fleet` CLI also checks before it sends anything. */
+export const CLAIM_LIMITS = {
+  ttlSeconds: { min: 60, max: 366 * 24 * 3600 },
+  maxUses: { min: 1, max: 1_000_000 },
+  serialNumberLength: 128,
+} as const;
+export const THING_NAME_PREFIX = /^[A-Za-z0-9_:-]{0,64}$/;
 
-const serial = z.string().check(z.minLength(1), z.maxLength(128), z.regex(SERIAL_NUMBER_PATTERN));
+const serial = z
+  .string()
+  .check(z.minLength(1), z.maxLength(CLAIM_LIMITS.serialNumberLength), z.regex(SERIAL_NUMBER_PATTERN));
 
 export const createClaimsSchema = z.object({
   batchId: z.string().check(z.regex(BATCH_ID)),
   count: z.optional(z.int().check(z.minimum(1), z.maximum(MAX_CLAIMS_PER_REQUEST))),
-  ttlSeconds: z.int().check(z.minimum(60), z.maximum(366 * 24 * 3600)),
+  ttlSeconds: z.int().check(z.minimum(CLAIM_LIMITS.ttlSeconds.min), z.maximum(CLAIM_LIMITS.ttlSeconds.max)),
   serialNumbers: z.optional(z.array(serial).check(z.minLength(1), z.maxLength(MAX_CLAIMS_PER_REQUEST))),
-  maxUses: z.optional(z.int().check(z.minimum(1), z.maximum(1_000_000))),
+  maxUses: z.optional(
+    z.int().check(z.minimum(CLAIM_LIMITS.maxUses.min), z.maximum(CLAIM_LIMITS.maxUses.max)),
+  ),
   allowServerKeygen: z.optional(z.boolean()),
-  thingNamePrefix: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_:-]{0,64}$/))),
+  thingNamePrefix: z.optional(z.string().check(z.regex(THING_NAME_PREFIX))),
   attributes: z.optional(attributesSchema),
 });
 export type CreateClaimsRequest = z.infer<typeof createClaimsSchema>;

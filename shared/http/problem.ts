@@ -38,6 +38,12 @@ export const PROBLEM_TYPES: Record<ErrorCode, ProblemType> = {
   CLAIM_NOT_FOUND: { status: 404, title: 'No claim has this id' },
   BATCH_NOT_FOUND: { status: 404, title: 'No batch has this id' },
   BATCH_REVOKED: { status: 409, title: 'This batch was revoked' },
+  IDEMPOTENCY_KEY_USED: {
+    status: 409,
+    title: 'A request with this Idempotency-Key already created claims; their tokens are not shown again',
+  },
+  IDEMPOTENCY_KEY_IN_PROGRESS: { status: 409, title: 'A request with this Idempotency-Key is in progress' },
+  IDEMPOTENCY_KEY_MISMATCH: { status: 422, title: 'This Idempotency-Key was used for a different request' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The body is too large' },
   THROTTLED: { status: 429, title: 'Too many requests; retry later' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'A dependency is unavailable; retry later' },
