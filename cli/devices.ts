@@ -38,8 +38,20 @@ export async function listDevices(
     devices.push(...page.devices);
     cursor = page.cursor;
   } while (cursor);
-  await printList(devices, DEVICE_COLUMNS, format);
+  // Why each failed, so an operator can act without reading logs.
+  const failed = filter.status === 'FAILED';
+  const rows = failed
+    ? devices.map((device) => ({
+        ...device,
+        failedStep: device.failure?.step,
+        error: device.failure?.error,
+        rollback: device.failure?.rollback,
+      }))
+    : devices;
+  await printList(rows, failed ? [...DEVICE_COLUMNS, ...FAILURE_COLUMNS] : DEVICE_COLUMNS, format);
 }
+
+const FAILURE_COLUMNS = ['failedStep', 'error', 'rollback'];
 
 export async function decommissionDevice(
   client: ApiClient,

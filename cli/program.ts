@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { DEVICE_STATUSES } from '../shared/admin/response-schemas.js';
 import { BATCH_ID, CLAIM_LIMITS, THING_NAME_PREFIX } from '../shared/admin/schemas.js';
 import { ApiClient } from './api-client.js';
+import { getBatch, listBatches } from './batches.js';
 import { createClaimsRun } from './claims-create.js';
 import { listClaims } from './claims-list.js';
 import { readClaimIds, revokeBatch, revokeClaimIds } from './claims-revoke.js';
@@ -37,7 +38,7 @@ stopped partway (what was done is in the output); 2 bad arguments or input, noth
 /** The `fleet` command line: commands, their options with limits and defaults, and their help. */
 export function buildProgram(): Command {
   const program = new Command('fleet')
-    .description('Manufacturing-line tooling for fleet-provisioning: claim tokens and devices.')
+    .description('Manufacturing-line tooling for fleet-provisioning: claim tokens, batches and devices.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .helpCommand('help [command]', 'show help for a command')
@@ -141,6 +142,26 @@ export function buildProgram(): Command {
     if (options.batch) return revokeBatch(client(options), options.batch, options.output);
     const ids = options.claimsFile ? readClaimIds(options.claimsFile) : [...new Set(options.claimId)];
     return revokeClaimIds(client(options), ids, options.output);
+  });
+
+  const batches = program.command('batches').description('batches: their status and counts at a glance');
+
+  withApiOptions(
+    batches.command('list').description('Every batch, with its claims and devices counted.'),
+  ).action(async (options: ApiOptions) => {
+    await listBatches(client(options), options.output);
+  });
+
+  withApiOptions(
+    batches
+      .command('get')
+      .description(
+        'One batch: claims issued / used / revoked / expired, devices ACTIVE / FAILED / DECOMMISSIONED,\n' +
+          'first and last registration.',
+      )
+      .argument('<batch>', 'its id'),
+  ).action(async (batchId: string, options: ApiOptions) => {
+    await getBatch(client(options), batchId, options.output);
   });
 
   const devices = program.command('devices').description('devices: get, list, decommission');

@@ -90,3 +90,21 @@ export const problemSchema = z.looseObject({
   claimIds: z.optional(z.array(z.string())),
 });
 export type Problem = z.infer<typeof problemSchema>;
+
+const count = z.int().check(z.minimum(0));
+
+export const batchViewSchema = z.looseObject({
+  batchId: z.string(),
+  status: z.enum(['ACTIVE', 'REVOKED']),
+  createdAt: z.string(),
+  revokedAt: z.optional(z.string()),
+  claims: z.object({ issued: count, used: count, revoked: count, expired: count }),
+  devices: z.object({ ACTIVE: count, FAILED: count, DECOMMISSIONED: count }),
+  firstRegistrationAt: z.optional(z.string()),
+  lastRegistrationAt: z.optional(z.string()),
+});
+
+export const listBatchesResponseSchema = z.object({
+  batches: z.array(batchViewSchema),
+  cursor: z.optional(z.string()),
+});

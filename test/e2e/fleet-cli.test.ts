@@ -397,6 +397,55 @@ describe('fleet claims create never loses a token', () => {
   }, 30_000);
 });
 
+describe('fleet batches: a production day at a glance', () => {
+  const behaviour = (config: object) =>
+    fetch(`${sandbox.info.iotEndpoint}/_sandbox/behaviour`, { method: 'PUT', body: JSON.stringify(config) });
+
+  it('gets a batch whose counts match the inventory after registrations, a failure, a revocation and a decommission', async () => {
+    const created = await fleet('claims', 'create', '--batch', 'MIX', '--count', '5', '--output', 'json');
+    const tokens = (JSON.parse(created.stdout) as { token: string; claimId: string }[]).map((c) => c);
+    await device('SN-MIX-1', tokens[0]?.token as string);
+    await device('SN-MIX-2', tokens[1]?.token as string);
+    await behaviour({ CreateThing: { fault: { error: 'ServiceUnavailableException' } } });
+    const failed = await device('SN-MIX-3', tokens[2]?.token as string);
+    await behaviour({});
+    await fleet('devices', 'decommission', 'SN-MIX-2', '--yes');
+    await fleet('claims', 'revoke', '--claim-id', tokens[3]?.claimId as string);
+
+    const batch = await fleet('batches', 'get', 'MIX', '--output', 'json');
+    const list = await fleet('batches', 'list', '--output', 'json');
+
+    expect(failed.code).toBe(1);
+    expect(JSON.parse(batch.stdout)).toMatchObject({
+      batchId: 'MIX',
+      status: 'ACTIVE',
+      claims: { issued: 5, used: 3, revoked: 1, expired: 0 },
+      devices: { ACTIVE: 1, FAILED: 1, DECOMMISSIONED: 1 },
+      firstRegistrationAt: expect.any(String),
+      lastRegistrationAt: expect.any(String),
+    });
+    const stored = await storedClaims('MIX');
+    expect(stored.filter((claim) => claim.usesLeft < claim.maxUses)).toHaveLength(3);
+    expect(stored.filter((claim) => claim.status === 'REVOKED')).toHaveLength(1);
+    expect(JSON.parse(list.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ batchId: 'MIX' })]),
+    );
+  }, 120_000);
+
+  it('lists the failed devices of a batch with the step and error each failed on', async () => {
+    const result = await fleet('devices', 'list', '--batch', 'MIX', '--status', 'FAILED', '--output', 'csv');
+
+    expect(csvRows(result.stdout)).toEqual([
+      expect.objectContaining({
+        serialNumber: 'SN-MIX-3',
+        failedStep: 'create',
+        error: 'SERVICE_UNAVAILABLE',
+        rollback: 'COMPLETED',
+      }),
+    ]);
+  });
+});
+
 describe('fleet claims revoke reports exactly what it revoked', () => {
   it('fails when a batch has no claims at all, instead of reporting 0 revoked', async () => {
     const result = await fleet('claims', 'revoke', '--batch', 'NO-SUCH-BATCH');
