@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type BatchView, batchView } from '../batches/batch-view.js';
 import { mintClaim } from '../claims/mint-claim.js';
 import {
@@ -15,6 +16,7 @@ import {
 import type { Claim, DeviceRecord } from '../inventory/model.js';
 import type { IotGateway } from '../iot/iot-gateway.js';
 import type { Logger } from '../logger.js';
+import { LEASE_MS } from '../registration/register-device.js';
 import { MAX_THING_NAME_LENGTH } from '../registration/request.js';
 import {
   DEFAULT_ROLLBACK_BUDGET_MS,
@@ -280,11 +282,27 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
   const device = await deps.store.getDevice(serialNumber);
   if (!device) throw new DeviceNotFoundError(`no device ${serialNumber}`);
   if (device.status === 'DECOMMISSIONED') return deviceView(device);
-  if (device.status === 'PROVISIONING') {
-    throw new RegistrationInProgressError('this device is being registered; retry shortly', {
+  const started = (deps.clock ?? (() => new Date()))();
+  // Held under a lease of its own: a registration resuming the record meanwhile would re-attach what
+  // this detaches.
+  const held: DeviceRecord = { ...device, leaseId: randomUUID(), leaseUntil: started.getTime() + LEASE_MS };
+  if (device.status === 'PROVISIONING' || !(await deps.store.holdForDecommission(device, held, started))) {
+    throw new RegistrationInProgressError('this device is being worked on; retry shortly', {
       retryAfterSeconds: 5,
     });
   }
+  try {
+    return await retire(device, held, deps);
+  } catch (error) {
+    // The operator's retry (idempotent) starts at once rather than waiting out this lease.
+    await deps.store.releaseHold(held).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The decommission proper, under the hold: certificate off and detached, thing gone, record kept. */
+async function retire(device: DeviceRecord, held: DeviceRecord, deps: AdminDeps): Promise<DeviceView> {
+  const { serialNumber } = device;
   const { iot } = deps;
   const { certificateId, certificateArn } = device;
   if (certificateId && certificateArn) {
@@ -309,7 +327,7 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
     });
   }
   const now = (deps.clock ?? (() => new Date()))();
-  if (!(await deps.store.markDecommissioned(device, now))) {
+  if (!(await deps.store.markDecommissioned(held, now))) {
     throw new RegistrationConflictError('the device changed while being decommissioned; retry', {
       retryAfterSeconds: 1,
     });

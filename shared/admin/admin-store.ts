@@ -48,6 +48,13 @@ export interface AdminStore {
     limit: number,
     cursor?: string,
   ): Promise<Page<DeviceRecord>>;
+  /**
+   * Takes an ACTIVE or FAILED record under a new lease, so that no registration resumes it while the
+   * operator's decommission works; false if it changed since it was read.
+   */
+  holdForDecommission(device: DeviceRecord, held: DeviceRecord, now: Date): Promise<boolean>;
+  /** Gives up that lease (a decommission that could not finish), if it is still held. */
+  releaseHold(held: DeviceRecord): Promise<void>;
   /** ACTIVE or FAILED -> DECOMMISSIONED under the record's current lease; false if it changed meanwhile. */
   markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean>;
 }

@@ -405,16 +405,62 @@ export class DynamoDbAdminStore implements AdminStore {
     throw new InvalidRequestError('give batchId or status (or both)');
   }
 
+  async holdForDecommission(device: DeviceRecord, held: DeviceRecord, now: Date): Promise<boolean> {
+    try {
+      await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.devices,
+            Key: { serialNumber: device.serialNumber },
+            UpdateExpression: 'SET leaseId = :lease, leaseUntil = :until, updatedAt = :now',
+            ConditionExpression: 'leaseId = :previous AND #status = :was AND leaseUntil < :nowMs',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: {
+              ':lease': held.leaseId,
+              ':until': held.leaseUntil,
+              ':now': now.toISOString(),
+              ':previous': device.leaseId,
+              ':was': device.status,
+              ':nowMs': now.getTime(),
+            },
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
+  async releaseHold(held: DeviceRecord): Promise<void> {
+    await guardDynamoDb(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.devices,
+          Key: { serialNumber: held.serialNumber },
+          UpdateExpression: 'SET leaseUntil = :released',
+          ConditionExpression: 'leaseId = :held',
+          ExpressionAttributeValues: { ':released': 0, ':held': held.leaseId },
+        }),
+      ),
+    ).catch((error: unknown) => {
+      if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+    });
+  }
+
   async markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean> {
     const decommission = {
       TableName: this.tables.devices,
       Key: { serialNumber: device.serialNumber },
       UpdateExpression:
-        'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress',
+        'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress, ' +
+        'leaseUntil = :released',
       ConditionExpression: 'leaseId = :lease AND #status = :was',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: {
         ':decommissioned': 'DECOMMISSIONED',
+        ':released': 0,
         ':now': now.toISOString(),
         ':lease': device.leaseId,
         ':was': device.status,

@@ -146,7 +146,7 @@ export class DynamoDbInventory implements Inventory {
         // saga read it (every take-over changes leaseId), so the saga's identity rule holds.
         ConditionExpression:
           'tokenHash = :tokenHash AND provisioningId = :pid AND leaseId = :previousLease AND ' +
-          '(#status = :failed OR (#status = :provisioning AND leaseUntil < :nowMs) OR ' +
+          'leaseUntil < :nowMs AND (#status IN (:failed, :provisioning) OR ' +
           '(#status = :active AND csrSha256 = :keygen))',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
@@ -208,12 +208,14 @@ export class DynamoDbInventory implements Inventory {
   async markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void> {
     await this.updateOwnCounting(
       device,
+      // leaseUntil 0: the attempt is over, the record free for the next holder (a re-issue, an operator).
       'SET #status = :active, progress = :progress, updatedAt = :now, activatedAt = :now, ' +
-        'firstActivatedAt = if_not_exists(firstActivatedAt, :now)',
+        'firstActivatedAt = if_not_exists(firstActivatedAt, :now), leaseUntil = :released',
       {
         ':active': 'ACTIVE',
         ':progress': progress,
         ':now': now.toISOString(),
+        ':released': 0,
       },
       { add: { [devicesCounter('ACTIVE')]: 1 }, registeredAt: now },
     );
@@ -285,7 +287,7 @@ export class DynamoDbInventory implements Inventory {
       UpdateExpression:
         'SET #status = :provisioning, leaseId = :lease, leaseUntil = :leaseUntil, updatedAt = :now',
       ConditionExpression:
-        'leaseId = :previousLease AND ((#status = :provisioning AND leaseUntil < :nowMs) OR ' +
+        'leaseId = :previousLease AND leaseUntil < :nowMs AND (#status = :provisioning OR ' +
         '(#status = :failed AND failure.#rollback = :incomplete))',
       ExpressionAttributeNames: { '#status': 'status', '#rollback': 'rollback' },
       ExpressionAttributeValues: {
@@ -324,12 +326,14 @@ export class DynamoDbInventory implements Inventory {
     now: Date,
     certificate?: IssuedCertificate,
   ): Promise<void> {
-    const base = 'SET #status = :failedStatus, progress = :progress, failure = :failure, updatedAt = :now';
+    const base =
+      'SET #status = :failedStatus, progress = :progress, failure = :failure, updatedAt = :now, leaseUntil = :released';
     const values = {
       ':failedStatus': 'FAILED',
       ':progress': progress,
       ':failure': failure,
       ':now': now.toISOString(),
+      ':released': 0,
     };
     const counting = { add: { [devicesCounter('FAILED')]: 1 } };
     if (progress.certificate && certificate) {

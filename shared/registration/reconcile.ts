@@ -191,7 +191,7 @@ async function reconcileOne(
   clock: () => Date,
 ): Promise<'rolledBack' | 'incomplete' | 'skipped'> {
   const now = clock();
-  if (device.status === 'PROVISIONING' && device.leaseUntil >= now.getTime()) return 'skipped';
+  if (device.leaseUntil >= now.getTime()) return 'skipped';
   const taken: DeviceRecord = {
     ...device,
     status: 'PROVISIONING',

@@ -211,8 +211,9 @@ function assertTakeable(
   const refuse = (why: string) =>
     new SerialAlreadyRegisteredError(`this serial number is already registered${why}`);
   if (existing.tokenHash !== tokenHash || existing.status === 'DECOMMISSIONED') throw refuse('');
-  if (existing.status === 'PROVISIONING' && existing.leaseUntil > now.getTime()) {
-    throw new RegistrationInProgressError('this device is being registered; retry shortly', {
+  // A live lease: an attempt, the reconciler or an operator's decommission is working on the record.
+  if (existing.leaseUntil > now.getTime()) {
+    throw new RegistrationInProgressError('this device is being worked on; retry shortly', {
       retryAfterSeconds: 2,
     });
   }

@@ -8,7 +8,7 @@ import {
 import { afterEach, beforeEach, expect, inject, it } from 'vitest';
 import { checkInvariants } from '../../sandbox/invariants.js';
 import { buildCsr, keyPair } from '../../sandbox/pki/csr.js';
-import { createClaims } from '../../shared/admin/admin-service.js';
+import { createClaims, decommissionDevice } from '../../shared/admin/admin-service.js';
 import { DynamoDbAdminStore } from '../../shared/admin/dynamodb-admin-store.js';
 import { DynamoDbInventory } from '../../shared/inventory/dynamodb-inventory.js';
 import { createLogger } from '../../shared/logger.js';
@@ -247,3 +247,28 @@ it("leaves alone a certificate for a device's key that is in use on another thin
   expect(await statusOf(registered.body.certificateId)).toBe('ACTIVE');
   expect(await statusOf(foreign.certificateId as string)).toBe('ACTIVE');
 });
+
+it('keeps a resumed registration out while an operator decommissions the device, which ends DECOMMISSIONED', async () => {
+  const token = await seedClaim(world);
+  const csr = buildCsr();
+  // A FAILED record that keeps its certificate (it could not be deleted): the resume would reuse it.
+  world.emulator.behaviour.set({
+    '*': { ratePerSecond: 0 },
+    AttachPolicy: { fault: { error: 'ServiceUnavailableException' } },
+    DeleteCertificate: { fault: { error: 'InternalFailureException' } },
+  });
+  await codeRejectedBy(registerIn(world, token, 'SN-DECOM', csr.pem));
+  world.emulator.behaviour.set({ '*': { ratePerSecond: 0 }, UpdateCertificate: { latencyMs: 1_500 } });
+  const decommission = decommissionDevice('SN-DECOM', admin());
+  await sleep(300);
+
+  const resume = await codeRejectedBy(registerIn(world, token, 'SN-DECOM', csr.pem));
+  const decommissioned = await decommission;
+
+  expect(resume).toBe('REGISTRATION_IN_PROGRESS');
+  expect(decommissioned.status).toBe('DECOMMISSIONED');
+  expect(await codeRejectedBy(registerIn(world, token, 'SN-DECOM', csr.pem))).toBe(
+    'SERIAL_ALREADY_REGISTERED',
+  );
+  expect(await checkInvariants(world.stores)).toEqual([]);
+}, 30_000);
