@@ -161,9 +161,9 @@ describe('credentials provider (mutual TLS)', () => {
 
   it('answers 403 to a certificate from another CA, even for a key the registry knows', async () => {
     const device = await provisionedDevice('SN-foreign');
-    const stranger = new CertificateAuthority('stranger');
+    const stranger = await CertificateAuthority.create('stranger');
     const csr = buildCsr();
-    const foreign = stranger.issue(
+    const foreign = await stranger.issue(
       (await import('node:crypto')).createPublicKey(csr.privateKey).export({ type: 'spki', format: 'der' }),
       { commonName: 'x', usage: 'client' },
     );
