@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { parseCsr } from '../../shared/csr/parse-csr.js';
 import type { CertificateAuthority } from '../pki/ca.js';
+import { checkCsr } from './csr-check.js';
 import { IotError } from './iot-error.js';
 
 export type CertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_TRANSFER' | 'PENDING_ACTIVATION';
@@ -91,21 +91,14 @@ export class IotRegistry {
   }
 
   // --- certificates --------------------------------------------------------------------------
+  /** The request is checked by the emulator's own rules (`checkCsr`), not by the product's. */
   async createCertificateFromCsr(
     csrPem: string | undefined,
     setAsActive: boolean,
   ): Promise<CertificateRecord> {
     if (!csrPem) throw new IotError('InvalidRequestException', 'certificateSigningRequest is required');
-    let spki: Buffer;
-    try {
-      spki = parseCsr(csrPem).spki;
-    } catch (error) {
-      throw new IotError(
-        'InvalidRequestException',
-        `Invalid certificate signing request: ${(error as Error).message}`,
-      );
-    }
-    const issued = await this.options.ca.issue(spki, CLIENT_CERTIFICATE);
+    const publicKey = await checkCsr(csrPem);
+    const issued = await this.options.ca.issue(new Uint8Array(publicKey.rawData), CLIENT_CERTIFICATE);
     return this.storeCertificate(issued.pem, setAsActive);
   }
 
