@@ -39,14 +39,14 @@ export function prepare(paths: PersistentPaths): void {
 }
 
 /** The CA saved by an earlier run, or a new one, saved. */
-export function persistentCa(paths: PersistentPaths): CertificateAuthority {
+export async function persistentCa(paths: PersistentPaths): Promise<CertificateAuthority> {
   if (existsSync(paths.caCertificate) && existsSync(paths.caKey)) {
     return CertificateAuthority.restore({
       certificatePem: readFileSync(paths.caCertificate, 'utf8'),
       keyPem: readFileSync(paths.caKey, 'utf8'),
     });
   }
-  const ca = new CertificateAuthority();
+  const ca = await CertificateAuthority.create();
   const saved = ca.export();
   writeAtomically(paths.caKey, saved.keyPem, 0o600);
   writeAtomically(paths.caCertificate, saved.certificatePem);
@@ -70,11 +70,18 @@ export function persistentRegistry(registry: IotRegistry, file: string): IotRegi
       if (typeof value !== 'function' || typeof property !== 'string' || !MUTATION.test(property))
         return value;
       return (...args: unknown[]) => {
+        let result: unknown;
         try {
-          return value.apply(target, args);
-        } finally {
+          result = value.apply(target, args);
+        } catch (error) {
           save();
+          throw error;
         }
+        // Issuing a certificate is asynchronous (signing): save once it has settled, still before
+        // the caller hears of it.
+        if (result instanceof Promise) return result.finally(save);
+        save();
+        return result;
       };
     },
   });

@@ -65,7 +65,7 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
   const config = await printConfig(settings.stage, region, options.params);
   const resources = config.resources.Resources;
 
-  const ca = persisted ? persistentCa(persisted) : new CertificateAuthority();
+  const ca = persisted ? await persistentCa(persisted) : await CertificateAuthority.create();
   const rootCaFile = join(settings.dir, 'root-ca.pem');
   writeFileSync(rootCaFile, ca.certificate.pem);
   const dynamodbEndpoint = `http://${host}:${ports.dynamodb}`;

@@ -81,7 +81,7 @@ export async function startCredentialsProvider(
   port: number,
 ): Promise<RunningCredentialsProvider> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const serverCertificate = ca.issue(publicKey.export({ type: 'spki', format: 'der' }), {
+  const serverCertificate = await ca.issue(publicKey.export({ type: 'spki', format: 'der' }), {
     commonName: host,
     usage: 'server',
     ipAddresses: /^\d+\.\d+\.\d+\.\d+$/.test(host) ? [host] : [],

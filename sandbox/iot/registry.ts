@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { parseCsr } from '../../shared/csr/parse-csr.js';
 import type { CertificateAuthority } from '../pki/ca.js';
+import { checkCsr } from './csr-check.js';
 import { IotError } from './iot-error.js';
 
 export type CertificateStatus = 'ACTIVE' | 'INACTIVE' | 'REVOKED' | 'PENDING_TRANSFER' | 'PENDING_ACTIVATION';
@@ -62,6 +62,8 @@ const ATTRIBUTE_NAME = /^[a-zA-Z0-9_.,@/:#-]{1,128}$/;
 const ATTRIBUTE_VALUE = /^[a-zA-Z0-9_.,@/:#=[\]-]{0,800}$/;
 /** Things without a thing type carry at most three attributes in AWS IoT. */
 const MAX_UNTYPED_ATTRIBUTES = 3;
+/** What AWS IoT names the subject of the certificates it issues. */
+const CLIENT_CERTIFICATE = { commonName: 'AWS IoT Certificate', usage: 'client' } as const;
 
 /**
  * The AWS IoT registry the sandbox emulates: certificates issued by the sandbox CA, things,
@@ -89,27 +91,21 @@ export class IotRegistry {
   }
 
   // --- certificates --------------------------------------------------------------------------
-  createCertificateFromCsr(csrPem: string | undefined, setAsActive: boolean): CertificateRecord {
+  /** The request is checked by the emulator's own rules (`checkCsr`), not by the product's. */
+  async createCertificateFromCsr(
+    csrPem: string | undefined,
+    setAsActive: boolean,
+  ): Promise<CertificateRecord> {
     if (!csrPem) throw new IotError('InvalidRequestException', 'certificateSigningRequest is required');
-    let spki: Buffer;
-    try {
-      spki = parseCsr(csrPem).spki;
-    } catch (error) {
-      throw new IotError(
-        'InvalidRequestException',
-        `Invalid certificate signing request: ${(error as Error).message}`,
-      );
-    }
-    return this.storeCertificate(
-      this.options.ca.issue(spki, { commonName: 'AWS IoT Certificate', usage: 'client' }).pem,
-      setAsActive,
-    );
+    const publicKey = await checkCsr(csrPem);
+    const issued = await this.options.ca.issue(new Uint8Array(publicKey.rawData), CLIENT_CERTIFICATE);
+    return this.storeCertificate(issued.pem, setAsActive);
   }
 
-  createKeysAndCertificate(setAsActive: boolean) {
+  async createKeysAndCertificate(setAsActive: boolean) {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const spki = publicKey.export({ type: 'spki', format: 'der' });
-    const issued = this.options.ca.issue(spki, { commonName: 'AWS IoT Certificate', usage: 'client' });
+    const issued = await this.options.ca.issue(spki, CLIENT_CERTIFICATE);
     const record = this.storeCertificate(issued.pem, setAsActive);
     return {
       record,

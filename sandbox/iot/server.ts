@@ -51,8 +51,8 @@ export function iotRoutes(registry: IotRegistry, behaviour: Behaviour): Route[] 
   const flag = (query: URLSearchParams, name: string) => query.get(name) === 'true';
 
   return [
-    route('POST', '/certificates', 'CreateCertificateFromCsr', ({ query, body }) => {
-      const c = registry.createCertificateFromCsr(
+    route('POST', '/certificates', 'CreateCertificateFromCsr', async ({ query, body }) => {
+      const c = await registry.createCertificateFromCsr(
         body.certificateSigningRequest as string,
         flag(query, 'setAsActive'),
       );
@@ -62,8 +62,8 @@ export function iotRoutes(registry: IotRegistry, behaviour: Behaviour): Route[] 
         certificatePem: c.certificatePem,
       };
     }),
-    route('POST', '/keys-and-certificate', 'CreateKeysAndCertificate', ({ query }) => {
-      const { record: c, keyPair } = registry.createKeysAndCertificate(flag(query, 'setAsActive'));
+    route('POST', '/keys-and-certificate', 'CreateKeysAndCertificate', async ({ query }) => {
+      const { record: c, keyPair } = await registry.createKeysAndCertificate(flag(query, 'setAsActive'));
       return {
         certificateArn: c.certificateArn,
         certificateId: c.certificateId,
@@ -324,7 +324,7 @@ async function handle(
     }
     const principal = request.headers['x-amzn-principal'];
     const lostAnswer = await behaviour.before(route.name);
-    const result = route.run({
+    const result = await route.run({
       params,
       query: url.searchParams,
       principal: typeof principal === 'string' ? principal : undefined,

@@ -1,39 +1,11 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  randomBytes,
-  sign,
-  X509Certificate,
-} from 'node:crypto';
-import {
-  bitString,
-  booleanTrue,
-  der,
-  explicit,
-  integer,
-  NAME,
-  name,
-  octetString,
-  oid,
-  sequence,
-  time,
-  toPem,
-} from './der-writer.js';
+import { createPrivateKey, KeyObject, X509Certificate as NodeX509Certificate, webcrypto } from 'node:crypto';
+import { x509 } from './x509.js';
 
-const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
-const EXT = {
-  basicConstraints: '2.5.29.19',
-  keyUsage: '2.5.29.15',
-  extKeyUsage: '2.5.29.37',
-  subjectAltName: '2.5.29.17',
-  subjectKeyIdentifier: '2.5.29.14',
-  authorityKeyIdentifier: '2.5.29.35',
-} as const;
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
+const ECDSA_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
+const DEFAULT_COMMON_NAME = 'fleet-provisioning sandbox root CA';
+/** AWS IoT's certificates from CreateCertificateFromCsr are valid until the end of 2049. */
+const AWS_IOT_NOT_AFTER = new Date('2049-12-31T23:59:59Z');
 
 export interface IssuedX509 {
   der: Buffer;
@@ -49,61 +21,64 @@ export interface IssueOptions {
   notAfter?: Date;
 }
 
+export interface SavedCa {
+  certificatePem: string;
+  keyPem: string;
+}
+
 /**
- * The sandbox's certificate authority: issues real X.509 v3 certificates (EC P-256 CA, ECDSA
- * SHA-256 signatures) for device keys and for the credentials provider's TLS server.
+ * The sandbox's certificate authority: an EC P-256 key and a self-signed certificate, issuing X.509
+ * v3 certificates (ECDSA with SHA-256) for device keys and for the credentials provider's TLS
+ * server. Certificates are built and signed by @peculiar/x509, not by hand.
  */
 export class CertificateAuthority {
   readonly certificate: IssuedX509;
-  private readonly key: KeyObject;
-  private readonly keyId: Buffer;
-  private readonly subject: Buffer;
 
-  /**
-   * A new CA (an EC P-256 key and a self-signed certificate), or, given `saved`, the CA that
-   * `export()` wrote earlier (a persistent sandbox keeps its CA across restarts).
-   */
-  constructor(
-    commonName = 'fleet-provisioning sandbox root CA',
-    saved?: { certificatePem: string; keyPem: string },
+  private constructor(
+    private readonly x509Certificate: x509.X509Certificate,
+    private readonly key: KeyObject,
+    private readonly signingKey: webcrypto.CryptoKey,
   ) {
-    this.key = saved
-      ? createPrivateKey(saved.keyPem)
-      : generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
-    const spki = createPublicKey(this.key).export({ type: 'spki', format: 'der' });
-    this.keyId = keyIdentifier(spki);
-    this.subject = name([
-      [NAME.organization, 'fleet-provisioning sandbox'],
-      [NAME.commonName, commonName],
-    ]);
-    if (saved) {
-      const certificate = new X509Certificate(saved.certificatePem);
-      if (!certificate.checkPrivateKey(this.key))
-        throw new Error('the saved CA key does not match its certificate');
-      this.certificate = { der: certificate.raw, pem: saved.certificatePem };
-      return;
-    }
-    const now = new Date();
-    this.certificate = this.sign(
-      this.subject,
-      spki,
-      now,
-      new Date(now.getTime() + 10 * 365 * 24 * 3600 * 1000),
-      [
-        extension(EXT.basicConstraints, sequence(booleanTrue()), true),
-        extension(EXT.keyUsage, der(0x03, Buffer.from([0x01, 0x06])), true), // keyCertSign, cRLSign
-        extension(EXT.subjectKeyIdentifier, octetString(this.keyId)),
-      ],
-    );
+    this.certificate = issued(x509Certificate);
   }
 
-  /** The CA that `export()` saved (with the default common name, as the sandbox's own CA has). */
-  static restore(saved: { certificatePem: string; keyPem: string }): CertificateAuthority {
-    return new CertificateAuthority(undefined, saved);
+  /** A new CA: a fresh key and a self-signed certificate valid for ten years. */
+  static async create(commonName = DEFAULT_COMMON_NAME): Promise<CertificateAuthority> {
+    const keys = await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify']);
+    const notBefore = new Date();
+    const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+      name: [{ O: ['fleet-provisioning sandbox'] }, { CN: [commonName] }],
+      notBefore,
+      notAfter: new Date(notBefore.getTime() + 10 * 365 * 24 * 3600 * 1000),
+      keys,
+      signingAlgorithm: ECDSA_SHA256,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, undefined, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      ],
+    });
+    return new CertificateAuthority(certificate, KeyObject.from(keys.privateKey), keys.privateKey);
+  }
+
+  /** The CA that `export()` saved earlier: a persistent sandbox keeps its CA across restarts. */
+  static async restore(saved: SavedCa): Promise<CertificateAuthority> {
+    const key = createPrivateKey(saved.keyPem);
+    const certificate = new x509.X509Certificate(saved.certificatePem);
+    if (!new NodeX509Certificate(saved.certificatePem).checkPrivateKey(key))
+      throw new Error('the saved CA key does not match its certificate');
+    const signingKey = await webcrypto.subtle.importKey(
+      'pkcs8',
+      key.export({ type: 'pkcs8', format: 'der' }),
+      ECDSA_P256,
+      false,
+      ['sign'],
+    );
+    return new CertificateAuthority(certificate, key, signingKey);
   }
 
   /** The certificate and private key, PEM, for a later `CertificateAuthority.restore`. */
-  export(): { certificatePem: string; keyPem: string } {
+  export(): SavedCa {
     return {
       certificatePem: this.certificate.pem,
       keyPem: this.key.export({ type: 'pkcs8', format: 'pem' }).toString(),
@@ -111,56 +86,53 @@ export class CertificateAuthority {
   }
 
   /** Issues a certificate for the given public key (SubjectPublicKeyInfo DER). */
-  issue(spki: Buffer, options: IssueOptions): IssuedX509 {
+  async issue(spki: Uint8Array, options: IssueOptions): Promise<IssuedX509> {
+    const publicKey = new x509.PublicKey(spki);
     const altNames = [
-      ...(options.dnsNames ?? []).map((dns) => der(0x82, Buffer.from(dns, 'ascii'))),
-      ...(options.ipAddresses ?? []).map((ip) => der(0x87, Buffer.from(ip.split('.').map(Number)))),
+      ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+      ...(options.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
     ];
-    const extensions = [
-      extension(EXT.basicConstraints, sequence(), true),
-      // digitalSignature + keyEncipherment: valid for EC and RSA client and server keys.
-      extension(EXT.keyUsage, der(0x03, Buffer.from([0x05, 0xa0])), true),
-      extension(EXT.extKeyUsage, sequence(oid(options.usage === 'server' ? SERVER_AUTH : CLIENT_AUTH))),
-      extension(EXT.subjectKeyIdentifier, octetString(keyIdentifier(spki))),
-      extension(EXT.authorityKeyIdentifier, sequence(der(0x80, this.keyId))),
-      ...(altNames.length > 0 ? [extension(EXT.subjectAltName, sequence(...altNames))] : []),
-    ];
-    const notBefore = new Date(Date.now() - 60_000);
-    // AWS IoT's certificates from CreateCertificateFromCsr are valid until the end of 2049.
-    const notAfter = options.notAfter ?? new Date('2049-12-31T23:59:59Z');
-    return this.sign(name([[NAME.commonName, options.commonName]]), spki, notBefore, notAfter, extensions);
+    const certificate = await x509.X509CertificateGenerator.create({
+      subject: [{ CN: [options.commonName] }],
+      // The CA certificate's own subject, byte for byte, so that chains build whatever encoded it.
+      issuer: this.x509Certificate.subjectName,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: options.notAfter ?? AWS_IOT_NOT_AFTER,
+      publicKey,
+      signingKey: this.signingKey,
+      signingAlgorithm: ECDSA_SHA256,
+      extensions: [
+        new x509.BasicConstraintsExtension(false, undefined, true),
+        new x509.KeyUsagesExtension(keyUsages(publicKey), true),
+        new x509.ExtendedKeyUsageExtension([
+          options.usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth,
+        ]),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
+        new x509.AuthorityKeyIdentifierExtension(this.keyIdentifier()),
+        ...(altNames.length > 0 ? [new x509.SubjectAlternativeNameExtension(altNames)] : []),
+      ],
+    });
+    return issued(certificate);
   }
 
-  private sign(
-    subject: Buffer,
-    spki: Buffer,
-    notBefore: Date,
-    notAfter: Date,
-    extensions: Buffer[],
-  ): IssuedX509 {
-    const serial = randomBytes(16);
-    serial[0] = ((serial[0] as number) & 0x7f) | 0x01;
-    const algorithm = sequence(oid(ECDSA_WITH_SHA256));
-    const tbs = sequence(
-      explicit(0, integer(Buffer.from([2]))),
-      integer(serial),
-      algorithm,
-      this.subject,
-      sequence(time(notBefore), time(notAfter)),
-      subject,
-      spki,
-      explicit(3, sequence(...extensions)),
-    );
-    const certificate = sequence(tbs, algorithm, bitString(sign('sha256', tbs, this.key)));
-    return { der: certificate, pem: toPem(certificate, 'CERTIFICATE') };
+  /** The CA certificate's subject key identifier (hex): what issued certificates name as their authority. */
+  private keyIdentifier(): string {
+    const extension = this.x509Certificate.getExtension(x509.SubjectKeyIdentifierExtension);
+    if (!extension) throw new Error('the CA certificate has no subject key identifier');
+    return extension.keyId;
   }
 }
 
-function extension(id: string, value: Buffer, critical = false): Buffer {
-  return sequence(oid(id), ...(critical ? [booleanTrue()] : []), octetString(value));
+/** DER and PEM, the PEM ending with a newline as AWS IoT's certificatePem does. */
+function issued(certificate: x509.X509Certificate): IssuedX509 {
+  return { der: Buffer.from(certificate.rawData), pem: `${certificate.toString('pem')}\n` };
 }
 
-/** RFC 5280 method 1, on the whole SPKI for simplicity: any stable, unique identifier will do. */
-function keyIdentifier(spki: Buffer): Buffer {
-  return createHash('sha1').update(spki).digest();
+/**
+ * digitalSignature for every key (TLS client and server authentication); keyEncipherment only for
+ * RSA, whose keys may also carry a TLS 1.2 key exchange (RFC 5480 does not allow it for EC keys).
+ */
+function keyUsages(publicKey: x509.PublicKey): x509.KeyUsageFlags {
+  const rsa = publicKey.algorithm.name.startsWith('RSA');
+  return x509.KeyUsageFlags.digitalSignature | (rsa ? x509.KeyUsageFlags.keyEncipherment : 0);
 }

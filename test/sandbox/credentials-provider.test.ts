@@ -1,13 +1,5 @@
 import { request } from 'node:https';
-import {
-  AttachPolicyCommand,
-  AttachThingPrincipalCommand,
-  CreateCertificateFromCsrCommand,
-  CreatePolicyCommand,
-  CreateRoleAliasCommand,
-  CreateThingCommand,
-  UpdateCertificateCommand,
-} from '@aws-sdk/client-iot';
+import { CreatePolicyCommand, CreateRoleAliasCommand, UpdateCertificateCommand } from '@aws-sdk/client-iot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type RunningCredentialsProvider,
@@ -16,16 +8,11 @@ import {
 import { CertificateAuthority } from '../../sandbox/pki/ca.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
 import { type EmulatorFixture, startEmulator } from '../support/iot-emulator.js';
+import { type ProvisionedDevice, provisionDevice } from '../support/provisioned-device.js';
 
 let fx: EmulatorFixture;
 let provider: RunningCredentialsProvider;
 const roleAliasArn = 'arn:aws:iot:eu-west-1:123456789012:rolealias/device-alias';
-
-interface Device {
-  certificatePem: string;
-  keyPem: string;
-  certificateId: string;
-}
 
 beforeAll(async () => {
   fx = await startEmulator();
@@ -58,24 +45,11 @@ async function policy(policyName: string, statement: object) {
   );
 }
 
-/** A device the way registration leaves it: certificate ACTIVE, policy attached, thing attached. */
-async function provisionedDevice(thingName: string, policyName = 'assume'): Promise<Device> {
-  const csr = buildCsr();
-  const out = await fx.client.send(
-    new CreateCertificateFromCsrCommand({ certificateSigningRequest: csr.pem, setAsActive: true }),
-  );
-  await fx.client.send(new CreateThingCommand({ thingName }));
-  await fx.client.send(new AttachPolicyCommand({ policyName, target: out.certificateArn }));
-  await fx.client.send(new AttachThingPrincipalCommand({ thingName, principal: out.certificateArn }));
-  return {
-    certificatePem: out.certificatePem as string,
-    keyPem: csr.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    certificateId: out.certificateId as string,
-  };
-}
+const provisionedDevice = (thingName: string, policyName = 'assume') =>
+  provisionDevice(fx.client, thingName, policyName);
 
 function fetchCredentials(
-  device: Device,
+  device: ProvisionedDevice,
   thingName: string,
   alias = 'device-alias',
 ): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -161,9 +135,9 @@ describe('credentials provider (mutual TLS)', () => {
 
   it('answers 403 to a certificate from another CA, even for a key the registry knows', async () => {
     const device = await provisionedDevice('SN-foreign');
-    const stranger = new CertificateAuthority('stranger');
+    const stranger = await CertificateAuthority.create('stranger');
     const csr = buildCsr();
-    const foreign = stranger.issue(
+    const foreign = await stranger.issue(
       (await import('node:crypto')).createPublicKey(csr.privateKey).export({ type: 'spki', format: 'der' }),
       { commonName: 'x', usage: 'client' },
     );

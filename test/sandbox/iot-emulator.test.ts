@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   AttachPolicyCommand,
   AttachThingPrincipalCommand,
@@ -24,11 +28,15 @@ import {
   paginateListThings,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PROPAGATION_MS } from '../../sandbox/iot/behaviour.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
+import { parseCsr } from '../../shared/csr/parse-csr.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import { type EmulatorFixture, startEmulator } from '../support/iot-emulator.js';
+import { explicitCurveCsr } from '../support/openssl-csr.js';
+import { opensslVerify } from '../support/openssl-verify.js';
 
 let fx: EmulatorFixture;
 const policyDocument = JSON.stringify({
@@ -63,14 +71,6 @@ describe('IoT emulator, through @aws-sdk/client-iot', () => {
     expect(certificate.checkPrivateKey(csr.privateKey)).toBe(true);
     expect(out.certificateId).toBe(certificate.fingerprint256.replace(/:/g, '').toLowerCase());
     expect(out.certificateArn).toBe(`arn:aws:iot:eu-west-1:123456789012:cert/${out.certificateId}`);
-  });
-
-  it('refuses a CSR with a weak key with InvalidRequestException', async () => {
-    const request = fx.client.send(
-      new CreateCertificateFromCsrCommand({ certificateSigningRequest: buildCsr({ key: 'rsa-1024' }).pem }),
-    );
-
-    expect(await codeRejectedBy(request)).toBe('InvalidRequestException');
   });
 
   it('creates keys and a certificate whose private key matches it', async () => {
@@ -289,6 +289,119 @@ describe('IoT emulator, through @aws-sdk/client-iot', () => {
     expect(names.sort()).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4', 'page-5', 'page-6']);
     expect(firstPage.certificates).toHaveLength(2);
     expect(firstPage.nextMarker).toEqual(expect.any(String));
+  });
+});
+
+/** Whether openssl can read a PKCS #10 request at all (`openssl req -verify`). */
+function opensslReads(csrPem: string): boolean {
+  const file = join(mkdtempSync(join(tmpdir(), 'csr-')), 'request.pem');
+  writeFileSync(file, csrPem);
+  try {
+    execFileSync('openssl', ['req', '-in', file, '-noout', '-verify'], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The subject's first RDN encoded as a SEQUENCE where X.501 wants a SET: same length, signed as is. */
+function rdnAsSequence(info: Buffer): Buffer {
+  const rewritten = Buffer.from(info);
+  const set = rewritten.indexOf(Buffer.from([0x31, 0x0f])); // SET { CN=device } in buildCsr's subject
+  rewritten[set] = 0x30;
+  return rewritten;
+}
+
+const createFromCsr = (certificateSigningRequest: string) =>
+  fx.client.send(new CreateCertificateFromCsrCommand({ certificateSigningRequest, setAsActive: true }));
+
+describe("IoT emulator, CreateCertificateFromCsr's own check of the request", () => {
+  it('issues X.509 v3 certificates that pass openssl verify -x509_strict against the sandbox CA, for EC and RSA keys', async () => {
+    const fromCsr = await createFromCsr(buildCsr({ key: 'ec-p521', hash: 'sha512' }).pem);
+    const generated = await fx.client.send(new CreateKeysAndCertificateCommand({ setAsActive: true }));
+
+    expect(opensslVerify(fx.ca.certificate.pem, fromCsr.certificatePem as string)).toBe(
+      'certificate.pem: OK',
+    );
+    expect(opensslVerify(fx.ca.certificate.pem, generated.certificatePem as string)).toBe(
+      'certificate.pem: OK',
+    );
+    const certificate = new X509Certificate(fromCsr.certificatePem as string);
+    expect(certificate.subject).toBe('CN=AWS IoT Certificate');
+    expect(certificate.validTo).toBe('Dec 31 23:59:59 2049 GMT');
+  });
+
+  it.each([
+    ['P-256 with ECDSA-SHA256', () => buildCsr({ key: 'ec-p256' })],
+    ['P-384 with ECDSA-SHA384', () => buildCsr({ key: 'ec-p384', hash: 'sha384' })],
+    ['P-521 with ECDSA-SHA512', () => buildCsr({ key: 'ec-p521', hash: 'sha512' })],
+    ['RSA-2048 with SHA256WITHRSA', () => buildCsr({ key: 'rsa-2048' })],
+    ['RSA-2048 with SHA512WITHRSA', () => buildCsr({ key: 'rsa-2048', hash: 'sha512' })],
+  ])('accepts what AWS IoT accepts: %s', async (_name, csr) => {
+    const request = csr();
+
+    const out = await createFromCsr(request.pem);
+
+    expect(new X509Certificate(out.certificatePem as string).checkPrivateKey(request.privateKey)).toBe(true);
+  });
+
+  it.each([
+    ['a CSR signed by another key (no proof of possession)', () => buildCsr({ signWithOtherKey: true }).pem],
+    ['a CSR changed after it was signed', () => buildCsr({ tamper: true }).pem],
+    ['an RSA-1024 key', () => buildCsr({ key: 'rsa-1024' }).pem],
+    ['a secp192r1 key', () => buildCsr({ key: 'ec-p192' }).pem],
+    ['an Ed25519 key', () => buildCsr({ key: 'ed25519' }).pem],
+    ['a SHA-1 RSA signature', () => buildCsr({ key: 'rsa-2048', hash: 'sha1' }).pem],
+    ['a SHA-1 ECDSA signature', () => buildCsr({ hash: 'sha1' }).pem],
+    ['a P-256 key with explicit curve parameters', explicitCurveCsr],
+    ['DER without PEM armour', () => buildCsr().der.toString('base64')],
+    ['a certificate instead of a request', () => fx.ca.certificate.pem],
+  ])('refuses what AWS IoT refuses with InvalidRequestException: %s', async (_name, csr) => {
+    expect(await codeRejectedBy(createFromCsr(csr()))).toBe('InvalidRequestException');
+  });
+
+  it("refuses a CSR that the product's parser accepts but openssl cannot read (an RDN that is not a SET)", async () => {
+    const malformed = buildCsr({ rewriteInfo: rdnAsSequence }).pem;
+
+    const code = await codeRejectedBy(createFromCsr(malformed));
+
+    expect(() => parseCsr(malformed)).not.toThrow();
+    expect(opensslReads(malformed)).toBe(false);
+    expect(code).toBe('InvalidRequestException');
+  });
+
+  it("accepts an RSASSA-PSS signed CSR, an algorithm AWS IoT lists and the product's parser refuses", async () => {
+    const pss = buildCsr({ key: 'rsa-2048', pss: true });
+
+    const out = await createFromCsr(pss.pem);
+
+    expect(() => parseCsr(pss.pem)).toThrow(/signature algorithm/);
+    expect(opensslReads(pss.pem)).toBe(true);
+    expect(new X509Certificate(out.certificatePem as string).checkPrivateKey(pss.privateKey)).toBe(true);
+  });
+
+  it("reaches none of the product's CSR code from any file of sandbox/iot or sandbox/pki, directly or not", async () => {
+    const sources = ['sandbox/iot', 'sandbox/pki'].flatMap((dir) =>
+      readdirSync(dir)
+        .filter((file) => file.endsWith('.ts'))
+        .map((file) => `${dir}/${file}`),
+    );
+    // esbuild's import graph: every file those sources import, transitively (packages aside).
+    const graph = await build({
+      entryPoints: sources,
+      bundle: true,
+      write: false,
+      metafile: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      outdir: 'unused',
+      logLevel: 'silent',
+    });
+    const files = Object.keys(graph.metafile.inputs);
+
+    expect(files).toEqual(expect.arrayContaining([...sources, 'sandbox/net.ts']));
+    expect(files.filter((file) => file.startsWith('shared/csr/'))).toEqual([]);
   });
 });
 

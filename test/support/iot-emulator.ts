@@ -16,7 +16,7 @@ export interface EmulatorFixture {
 export async function startEmulator(
   config: BehaviourConfig = { '*': { ratePerSecond: 0 } },
 ): Promise<EmulatorFixture> {
-  const ca = new CertificateAuthority();
+  const ca = await CertificateAuthority.create();
   const registry = new IotRegistry({
     region: 'eu-west-1',
     accountId: '123456789012',
