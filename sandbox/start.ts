@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { CreatePolicyCommand, CreateRoleAliasCommand, IoTClient } from '@aws-sdk/client-iot';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbAdminStore } from '../shared/admin/dynamodb-admin-store.js';
 import { mintClaim } from '../shared/claims/mint-claim.js';
 import { startCredentialsProvider } from './credentials/server.js';
 import { startDynamoDbLocal } from './dynamodb-local.js';
@@ -150,10 +150,12 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
 
   const iotClient = new IoTClient({ endpoint: iot.url, region, credentials: sandboxCredentials });
   const { roleAlias, policyName } = await createChain(config, iotClient, settings);
+  // Through the admin store, as POST /claims writes claims: the DEMO batch item counts it.
   const demo = mintClaim({ batchId: 'DEMO', ttlSeconds: 24 * 3600 });
-  await DynamoDBDocumentClient.from(dynamoClient).send(
-    new PutCommand({ TableName: config.custom.tables.claims, Item: demo.claim }),
-  );
+  const store = new DynamoDbAdminStore(dynamoClient, config.custom.tables);
+  await store.openBatch('DEMO', new Date());
+  await store.putClaims([demo.claim]);
+  await store.countIssued('DEMO', demo.claim.expiresAt, 1);
 
   const admin = {
     accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,

@@ -16,6 +16,7 @@ import {
 import type { Claim, DeviceRecord } from '../inventory/model.js';
 import type { IotGateway } from '../iot/iot-gateway.js';
 import type { Logger } from '../logger.js';
+import { metric } from '../metrics.js';
 import { LEASE_MS } from '../registration/register-device.js';
 import { MAX_THING_NAME_LENGTH } from '../registration/request.js';
 import {
@@ -125,7 +126,13 @@ export async function createClaims(
   }
   await deps.store.putClaims(minted.map((m) => m.claim));
   const expiresAt = minted[0]?.claim.expiresAt;
-  if (expiresAt !== undefined) await deps.store.countIssued(request.batchId, expiresAt, minted.length);
+  if (expiresAt !== undefined) {
+    // The tokens exist and must reach the caller: a count that fails is logged, not answered.
+    await deps.store.countIssued(request.batchId, expiresAt, minted.length).catch((error: unknown) => {
+      deps.logger.error('batch count not updated', { batchId: request.batchId, error });
+      metric(deps.logger, 'BatchCountMissed', { batchId: request.batchId, count: minted.length });
+    });
+  }
   // The tokens exist now and must reach the caller: failing to mark the key only delays a repeat's
   // answer until the record counts as stale.
   if (idempotencyKey) {
@@ -227,7 +234,7 @@ export async function revokeClaims(
   if ('claimId' in request) {
     const claim = await deps.store.findClaim(request.claimId);
     if (!claim) throw new ClaimNotFoundError(`no claim ${request.claimId}`);
-    return { revoked: (await deps.store.revokeClaim(claim.tokenHash, now)) ? 1 : 0 };
+    return { revoked: (await deps.store.revokeClaim(claim, now)) ? 1 : 0 };
   }
   // One write, whatever the batch's size: every registration's transaction checks the batch item.
   const item = await deps.store.revokeBatch(request.batchId, now);

@@ -30,7 +30,7 @@ export interface AdminStore {
    * ACTIVE -> REVOKED; false if it was not ACTIVE (already revoked, or gone). A token revoked while
    * unused is counted as revoked in its batch.
    */
-  revokeClaim(tokenHash: string, now: Date): Promise<boolean>;
+  revokeClaim(claim: Claim, now: Date): Promise<boolean>;
   /** Creates the batch item (ACTIVE) if there is none; false if the batch was revoked. */
   openBatch(batchId: string, now: Date): Promise<boolean>;
   /** Counts tokens minted into the batch, by expiry. */

@@ -10,10 +10,9 @@ import {
 import { inParallel } from '../concurrency.js';
 import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
 import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inventory/cursor.js';
-import { guardDynamoDb } from '../inventory/dynamodb-errors.js';
+import { guardDynamoDb, ifConditionHolds } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
 import {
-  type BatchCounter,
   type BatchItem,
   batchKey,
   type Claim,
@@ -214,36 +213,27 @@ export class DynamoDbAdminStore implements AdminStore {
     return out.Item as Claim | undefined;
   }
 
-  async revokeClaim(tokenHash: string, now: Date): Promise<boolean> {
-    let before: Claim;
+  async revokeClaim(claim: Claim, now: Date): Promise<boolean> {
+    const revoke = (unusedOnly: boolean) => ({
+      TableName: this.tables.claims,
+      Key: { tokenHash: claim.tokenHash },
+      UpdateExpression: 'SET #status = :revoked, revokedAt = :now',
+      ConditionExpression: `#status = :active${unusedOnly ? ' AND usesLeft = maxUses' : ''}`,
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':revoked': 'REVOKED', ':active': 'ACTIVE', ':now': now.toISOString() },
+    });
+    // An unused token is counted revoked in its batch, in the same transaction (replayed safely by its
+    // client token if an answer is lost); a used one is only revoked.
     try {
-      const out = await guardDynamoDb(() =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tables.claims,
-            Key: { tokenHash },
-            UpdateExpression: 'SET #status = :revoked, revokedAt = :now',
-            ConditionExpression: '#status = :active',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':revoked': 'REVOKED',
-              ':active': 'ACTIVE',
-              ':now': now.toISOString(),
-            },
-            ReturnValues: 'ALL_OLD',
-          }),
-        ),
-      );
-      before = out.Attributes as Claim;
+      await writeTransaction(this.doc, [
+        { Update: revoke(true) },
+        batchUpdate(this.tables.claims, claim.batchId, { add: { [revokedCounter(claim.expiresAt)]: 1 } }),
+      ]);
+      return true;
     } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
-      throw error;
+      if (!(error instanceof TransactionRefusedError)) throw error;
     }
-    // Unused at the moment of revocation (read atomically with it): a revoked token, not a used one.
-    if (before.usesLeft === before.maxUses) {
-      await this.addToBatch(before.batchId, { [revokedCounter(before.expiresAt)]: 1 });
-    }
-    return true;
+    return ifConditionHolds(() => this.doc.send(new UpdateCommand(revoke(false))));
   }
 
   async openBatch(batchId: string, now: Date): Promise<boolean> {
@@ -275,7 +265,10 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async countIssued(batchId: string, expiresAt: number, count: number): Promise<void> {
-    await this.addToBatch(batchId, { [issuedCounter(expiresAt)]: count });
+    // A transaction of one: its client token makes the SDK's retry of a lost answer count once.
+    await writeTransaction(this.doc, [
+      batchUpdate(this.tables.claims, batchId, { add: { [issuedCounter(expiresAt)]: count } }),
+    ]);
   }
 
   async revokeBatch(batchId: string, now: Date): Promise<BatchItem | undefined> {
@@ -330,28 +323,6 @@ export class DynamoDbAdminStore implements AdminStore {
       CURSOR_KEYS.batchesByKind,
       limit,
       cursor,
-    );
-  }
-
-  private async addToBatch(batchId: string, counters: Partial<Record<BatchCounter, number>>): Promise<void> {
-    const entries = Object.entries(counters);
-    await guardDynamoDb(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.claims,
-          Key: { tokenHash: batchKey(batchId) },
-          UpdateExpression: `SET #kind = :kind, batchId = :batchId ADD ${entries.map((_, i) => `#c${i} :c${i}`).join(', ')}`,
-          ExpressionAttributeNames: {
-            '#kind': 'kind',
-            ...Object.fromEntries(entries.map(([name], i) => [`#c${i}`, name])),
-          },
-          ExpressionAttributeValues: {
-            ':kind': 'batch',
-            ':batchId': batchId,
-            ...Object.fromEntries(entries.map(([, value], i) => [`:c${i}`, value])),
-          },
-        }),
-      ),
     );
   }
 
@@ -413,7 +384,9 @@ export class DynamoDbAdminStore implements AdminStore {
             TableName: this.tables.devices,
             Key: { serialNumber: device.serialNumber },
             UpdateExpression: 'SET leaseId = :lease, leaseUntil = :until, updatedAt = :now',
-            ConditionExpression: 'leaseId = :previous AND #status = :was AND leaseUntil < :nowMs',
+            // Or already held by this very call (its first try landed, the answer was lost).
+            ConditionExpression:
+              'leaseId = :lease OR (leaseId = :previous AND #status = :was AND leaseUntil < :nowMs)',
             ExpressionAttributeNames: { '#status': 'status' },
             ExpressionAttributeValues: {
               ':lease': held.leaseId,

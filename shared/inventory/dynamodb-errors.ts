@@ -5,7 +5,16 @@ const THROTTLING = new Set([
   'ProvisionedThroughputExceededException',
   'RequestLimitExceeded',
 ]);
-const UNAVAILABLE = new Set(['InternalServerError', 'ServiceUnavailable', 'TimeoutError']);
+/**
+ * TransactionConflictException: a single write met a transaction in flight on the same item (a batch
+ * item is shared by a whole batch). The SDK does not retry it; it passes in milliseconds.
+ */
+const UNAVAILABLE = new Set([
+  'InternalServerError',
+  'ServiceUnavailable',
+  'TimeoutError',
+  'TransactionConflictException',
+]);
 
 /**
  * Maps DynamoDB capacity errors to the client-facing 429/503 with Retry-After; everything else
@@ -23,6 +32,17 @@ export async function guardDynamoDb<T>(send: () => Promise<T>): Promise<T> {
         retryAfterSeconds: 2,
         cause: error,
       });
+    throw error;
+  }
+}
+
+/** Runs a conditional write; false if its condition failed (the item was not as expected). */
+export async function ifConditionHolds(send: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await guardDynamoDb(send);
+    return true;
+  } catch (error) {
+    if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
     throw error;
   }
 }

@@ -1,8 +1,9 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../claims/claim-rules.js';
+import { RegistrationConflictError } from '../errors.js';
 import { CURSOR_KEYS, decodeCursor, encodeCursor } from './cursor.js';
-import { guardDynamoDb as call } from './dynamodb-errors.js';
+import { guardDynamoDb as call, ifConditionHolds } from './dynamodb-errors.js';
 import {
   type Inventory,
   type IssuedCertificate,
@@ -97,6 +98,11 @@ export class DynamoDbInventory implements Inventory {
     };
     // A token's first use counts it as used in its batch (for multi-use tokens, as far as this read saw).
     const firstUse = claim.usesLeft === claim.maxUses;
+    // Counted only if it really is the first use: a stale read is refused, and explained as a conflict.
+    if (firstUse) {
+      const update = spend.Update as NonNullable<TransactItem['Update']>;
+      update.ConditionExpression = `${update.ConditionExpression} AND usesLeft = maxUses`;
+    }
     const batch = this.batchUpdate(claim.batchId, {
       mustBeActive: true,
       ...(firstUse ? { add: { [usedCounter(claim.expiresAt)]: 1 } } : {}),
@@ -287,8 +293,9 @@ export class DynamoDbInventory implements Inventory {
       UpdateExpression:
         'SET #status = :provisioning, leaseId = :lease, leaseUntil = :leaseUntil, updatedAt = :now',
       ConditionExpression:
-        'leaseId = :previousLease AND leaseUntil < :nowMs AND (#status = :provisioning OR ' +
-        '(#status = :failed AND failure.#rollback = :incomplete))',
+        // Or already taken by this very run (its first try landed, the answer was lost).
+        'leaseId = :lease OR (leaseId = :previousLease AND leaseUntil < :nowMs AND (#status = :provisioning OR ' +
+        '(#status = :failed AND failure.#rollback = :incomplete)))',
       ExpressionAttributeNames: { '#status': 'status', '#rollback': 'rollback' },
       ExpressionAttributeValues: {
         ':provisioning': 'PROVISIONING',
@@ -364,7 +371,13 @@ export class DynamoDbInventory implements Inventory {
     expression: string,
     values: Record<string, unknown>,
   ): Promise<void> {
-    await call(() => this.doc.send(new UpdateCommand(this.ownUpdate(device, expression, values))));
+    if (
+      !(await ifConditionHolds(() =>
+        this.doc.send(new UpdateCommand(this.ownUpdate(device, expression, values))),
+      ))
+    ) {
+      throw lostLease();
+    }
   }
 
   /** The same update, with the device's batch counters changed in one transaction. */
@@ -374,10 +387,15 @@ export class DynamoDbInventory implements Inventory {
     values: Record<string, unknown>,
     batch: BatchChange,
   ): Promise<void> {
-    await this.transact(
-      [{ Update: this.ownUpdate(device, expression, values) }, this.batchUpdate(device.batchId, batch)],
-      ['device', 'batch'],
-    );
+    try {
+      await writeTransaction(this.doc, [
+        { Update: this.ownUpdate(device, expression, values) },
+        this.batchUpdate(device.batchId, batch),
+      ]);
+    } catch (error) {
+      if (error instanceof TransactionRefusedError) throw lostLease(error);
+      throw error;
+    }
   }
 
   private ownUpdate(device: DeviceRecord, expression: string, values: Record<string, unknown>) {
@@ -413,6 +431,17 @@ export class DynamoDbInventory implements Inventory {
   private batchUpdate(batchId: string, change: BatchChange): TransactItem {
     return batchUpdate(this.tables.claims, batchId, change);
   }
+}
+
+/**
+ * An attempt's write refused: another attempt (or the reconciler) holds the record now, or the write
+ * kept colliding with others on the batch item. The device may retry.
+ */
+function lostLease(cause?: unknown): RegistrationConflictError {
+  return new RegistrationConflictError('this registration changed meanwhile; retry', {
+    retryAfterSeconds: 1,
+    ...(cause ? { cause } : {}),
+  });
 }
 
 /** The claim rules of shared/claims/claim-rules.ts, as a condition DynamoDB enforces atomically. */

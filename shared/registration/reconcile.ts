@@ -198,9 +198,10 @@ async function reconcileOne(
     leaseId: randomUUID(),
     leaseUntil: now.getTime() + RECONCILE_LEASE_MS,
   };
-  if (!(await deps.inventory.takeForReconcile(device, taken, now))) return 'skipped';
   const logger = deps.logger.child({ serialNumber: device.serialNumber, reconciler: true });
   try {
+    // Inside the try: a throttled or refused take must not end the run before the others and the sweep.
+    if (!(await deps.inventory.takeForReconcile(device, taken, now))) return 'skipped';
     const { certificateId, certificateArn, certificatePem } = device;
     const certificate =
       certificateId && certificateArn && certificatePem

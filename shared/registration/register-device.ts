@@ -408,12 +408,29 @@ async function provision(
     // Marked before the call: an activation whose answer is lost may still have landed.
     progress.certificateActive = true;
     await iot.activateCertificate(certificateId);
-    await inventory.markActive(device, progress, clock());
+    try {
+      await inventory.markActive(device, progress, clock());
+    } catch (error) {
+      // The write may have landed with its answer lost: then the registration is complete, and must
+      // not be rolled back under a record that says ACTIVE.
+      if (await completed(device, certificateId, inventory)) return certificate;
+      throw error;
+    }
     return certificate;
   } catch (error) {
     await recordFailure(device, step, error, { certificate, progress }, deps, clock, logger);
     throw error;
   }
+}
+
+/** Whether the record says this very attempt completed with this certificate. */
+async function completed(
+  device: DeviceRecord,
+  certificateId: string,
+  inventory: Inventory,
+): Promise<boolean> {
+  const now = await inventory.getDevice(device.serialNumber).catch(() => undefined);
+  return now?.status === 'ACTIVE' && now.leaseId === device.leaseId && now.certificateId === certificateId;
 }
 
 const NO_CERTIFICATE: Partial<Progress> = {

@@ -292,6 +292,19 @@ describe('the packaged template', () => {
     expect(resource('ReconcileEventsRuleSchedule1').Properties.ScheduleExpression).toMatch(/^rate\(/);
   });
 
+  it.each(['RegisterRole', 'ReconcileRole', 'DecommissionRole', 'AdminClaimsRole'])(
+    "lets %s update the claims table's batch items, which its writes count in",
+    (role) => {
+      const onClaims = everyStatementOf(resource(role)).filter(
+        (statement) =>
+          actions(statement).includes('dynamodb:UpdateItem') &&
+          render(statement.Resource).includes('<ClaimsTable.Arn>'),
+      );
+
+      expect(onClaims).not.toEqual([]);
+    },
+  );
+
   it('lets the reconciler roll back stale registrations and sweep certificates, and nothing more', () => {
     const granted: Record<string, string[]> = {};
     for (const statement of everyStatementOf(resource('ReconcileRole')))
@@ -307,7 +320,7 @@ describe('the packaged template', () => {
       'logs:PutLogEvents': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-reconcile:\*$/)],
       'dynamodb:Query': [index('byCertificate'), index('byStatus')],
       'dynamodb:GetItem': [devices],
-      'dynamodb:UpdateItem': [devices],
+      'dynamodb:UpdateItem': ['<ClaimsTable.Arn>', devices],
       'iot:ListCertificates': ['*'],
       'iot:ListPrincipalThings': ['*'],
       'iot:DescribeCertificate': certificates,
