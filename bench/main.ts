@@ -123,7 +123,7 @@ async function main(): Promise<void> {
   }
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(jsonReport(results), null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(jsonReport(results))}\n`);
     return;
   }
   const command = `npm run bench${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`;
