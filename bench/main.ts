@@ -103,17 +103,26 @@ async function main(): Promise<void> {
     return;
   }
   const started = Date.now();
-  const bench = await startBenchSandbox(log);
+  // Ctrl-C reaches this process only (the sandbox runs in a process group of its own): stop the
+  // sandbox first, once it is up if it is still starting.
+  let bench: BenchSandbox | undefined;
   let stopping: Promise<void> | undefined;
   const stop = () => {
-    stopping ??= bench.stop();
-    return stopping;
+    stopping ??= bench?.stop();
+    return stopping ?? Promise.resolve();
   };
+  let interrupted = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       log(`${signal}: stopping the sandbox`);
-      void stop().finally(() => process.exit(130));
+      interrupted = true;
+      if (bench) void stop().finally(() => process.exit(130));
     });
+  }
+  bench = await startBenchSandbox(log);
+  if (interrupted) {
+    await stop();
+    process.exit(130);
   }
   let results: Results;
   try {
