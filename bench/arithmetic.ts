@@ -71,6 +71,15 @@ export function quotaBound(
     .sort((a, b) => b.seconds - a.seconds);
 }
 
+/** Calls answered `ok` per operation, divided by the registrations that made them. */
+export function okPerRegistration(counts: OperationCounts, registrations: number): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(counts)
+      .filter(([, outcomes]) => (outcomes.ok ?? 0) > 0)
+      .map(([operation, outcomes]) => [operation, (outcomes.ok ?? 0) / registrations]),
+  );
+}
+
 /** Calls per operation and outcome between two /_sandbox/calls readings. */
 export type OperationCounts = Record<string, Record<string, number>>;
 

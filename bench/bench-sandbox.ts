@@ -32,6 +32,8 @@ export interface BenchSandbox {
   /** Straight to DynamoDB Local and the IoT emulator, with the functions' client settings. */
   dynamo: DynamoDBClient;
   iot: IoTClient;
+  /** DynamoDB as the functions reach it: through the delaying proxy. */
+  throughProxy: DynamoDBClient;
   setBehaviour(config: BehaviourConfig): Promise<void>;
   calls(since?: number): Promise<CallsReading>;
   /** Mints `count` single-use claims in `batchId` as POST /claims does (its own code, straight to DynamoDB Local). */
@@ -59,6 +61,7 @@ export async function startBenchSandbox(log: (line: string) => void): Promise<Be
   const { info } = sandbox;
   const dynamo = dynamoDbClient({ endpoint: info.dynamodbEndpoint, region: info.region, credentials });
   const iot = iotClient({ endpoint: info.iotEndpoint, region: info.region, credentials });
+  const throughProxy = dynamoDbClient({ endpoint: proxy.url, region: info.region, credentials });
   const adminDeps: AdminDeps = {
     store: new DynamoDbAdminStore(dynamo, info.tables),
     iot: new AwsIotGateway(iot),
@@ -76,6 +79,7 @@ export async function startBenchSandbox(log: (line: string) => void): Promise<Be
     proxy,
     dynamo,
     iot,
+    throughProxy,
     setBehaviour: async (config) => {
       await emulator('behaviour', { method: 'PUT', body: JSON.stringify(config) });
     },
@@ -88,8 +92,7 @@ export async function startBenchSandbox(log: (line: string) => void): Promise<Be
     stop: async () => {
       await sandbox.stop();
       await proxy.close();
-      dynamo.destroy();
-      iot.destroy();
+      for (const client of [dynamo, iot, throughProxy]) client.destroy();
       rmSync(env.SANDBOX_DIR as string, { recursive: true, force: true });
     },
   };

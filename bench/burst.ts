@@ -4,6 +4,7 @@ import {
   countsBetween,
   type OperationBound,
   type OperationCounts,
+  okPerRegistration,
   quotaBound,
   retryDelayMs,
 } from './arithmetic.js';
@@ -68,11 +69,7 @@ export async function measureBurst(
 
   const iotCalls = countsBetween(before.operations, after.operations);
   const registered = run.registeredAt.length;
-  const perRegistration =
-    options.iotCallsPerRegistration ??
-    Object.fromEntries(
-      Object.entries(iotCalls).map(([op, outcomes]) => [op, (outcomes.ok ?? 0) / registered]),
-    );
+  const perRegistration = options.iotCallsPerRegistration ?? okPerRegistration(iotCalls, registered);
   const bound = quotaBound(perRegistration, options.devices, defaultRate);
   const quotaBoundSeconds = bound[0]?.seconds ?? 0;
   const seconds = registered === devices.length ? Math.max(...run.registeredAt) : null;

@@ -1,5 +1,11 @@
-import { dynamoDbClient } from '../shared/aws-clients.js';
-import { countsBetween, describeWaves, median, type TimedCall, waves } from './arithmetic.js';
+import {
+  countsBetween,
+  describeWaves,
+  median,
+  okPerRegistration,
+  type TimedCall,
+  waves,
+} from './arithmetic.js';
 import type { BenchSandbox } from './bench-sandbox.js';
 import { type Device, makeDevices, register } from './devices.js';
 import {
@@ -46,8 +52,6 @@ interface Timed {
   calls: (TimedCall & { layer: 'dynamodb' | 'iot' })[];
 }
 
-const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
-
 /**
  * How many sequential AWS round trips a registration costs: registrations one at a time through the
  * front door (a warm container) with every IoT call and every DynamoDB request delayed by
@@ -75,7 +79,7 @@ export async function measureDepth(
     const sagaSequence = summary(saga, latencyMs);
     log(`depth: saga ${sagaSequence.medianMs.toFixed(0)} ms (median of ${samples}); now the naive replay`);
     const naive = summary(await measureNaive(bench, samples), latencyMs);
-    const iotCallsPerRegistration = perRegistration(
+    const iotCallsPerRegistration = okPerRegistration(
       countsBetween(before.operations, after.operations),
       samples,
     );
@@ -122,8 +126,7 @@ async function measureNaive(bench: BenchSandbox, samples: number): Promise<Timed
   await createNaiveTables(bench.dynamo);
   const tokens = await repeat(samples + 1, () => seedNaiveClaim(bench.dynamo));
   const [warmUp, ...devices] = makeDevices('BENCH-NAIVE', tokens);
-  const throughProxy = dynamoDbClient({ endpoint: bench.proxy.url, region: bench.info.region, credentials });
-  const target = { dynamo: throughProxy, iot: bench.iot, policyName: bench.info.policyName };
+  const target = { dynamo: bench.throughProxy, iot: bench.iot, policyName: bench.info.policyName };
   const created: NaiveCreated[] = [];
   try {
     // One unmeasured run first: connections open and code warm, as for the saga's warm container.
@@ -136,7 +139,6 @@ async function measureNaive(bench: BenchSandbox, samples: number): Promise<Timed
     }
     return samplesTimed;
   } finally {
-    throughProxy.destroy();
     // Without latency or quotas: the replay leaves nothing behind for the burst's invariant check.
     await bench.setBehaviour({ '*': { ratePerSecond: 0 } });
     await removeNaiveLeftovers(bench.iot, bench.info.policyName, created);
@@ -182,15 +184,6 @@ async function repeat<T>(times: number, run: () => Promise<T>): Promise<T[]> {
   const results: T[] = [];
   for (let i = 0; i < times; i++) results.push(await run());
   return results;
-}
-
-/** Calls answered `ok` per operation, divided by the registrations that made them. */
-function perRegistration(counts: Record<string, Record<string, number>>, registrations: number) {
-  return Object.fromEntries(
-    Object.entries(counts)
-      .filter(([, outcomes]) => (outcomes.ok ?? 0) > 0)
-      .map(([operation, outcomes]) => [operation, (outcomes.ok ?? 0) / registrations]),
-  );
 }
 
 function countOperations(calls: TimedCall[], registrations: number): Record<string, number> {
