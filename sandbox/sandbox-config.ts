@@ -23,6 +23,11 @@ export function sandboxSettings(env: Record<string, string | undefined> = proces
     },
     /** JSON BehaviourConfig for the IoT emulator (latency, quotas, faults). */
     iotBehaviour: env.SANDBOX_IOT_BEHAVIOUR,
+    /**
+     * The DynamoDB endpoint the functions are given instead of DynamoDB Local's own: `npm run bench`
+     * puts a proxy that delays every request there. Everything else still talks to DynamoDB Local.
+     */
+    functionsDynamodbEndpoint: env.SANDBOX_FUNCTIONS_DYNAMODB_ENDPOINT || undefined,
   };
 }
 

@@ -88,7 +88,7 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
       AWS_ACCESS_KEY_ID: sandboxCredentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: sandboxCredentials.secretAccessKey,
       // The standard SDK variables: the handlers run unchanged against the sandbox.
-      AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: settings.functionsDynamodbEndpoint ?? dynamodbEndpoint,
       AWS_ENDPOINT_URL_IOT: iotEndpoint,
       ROOT_CA_FILE: rootCaFile,
     },

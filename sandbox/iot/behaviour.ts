@@ -59,6 +59,11 @@ export const DEFAULT_RATES: Record<string, number> = {
   UpdateCertificate: 10,
 };
 
+/** The quota of an operation when no behaviour sets one: DEFAULT_RATES, else 10 per second. */
+export function defaultRate(operation: string): number {
+  return DEFAULT_RATES[operation] ?? 10;
+}
+
 interface Bucket {
   tokens: number;
   updatedAt: number;
@@ -119,7 +124,7 @@ export class Behaviour {
   }
 
   private takeToken(operation: string, rule: OperationBehaviour): void {
-    const rate = rule.ratePerSecond ?? DEFAULT_RATES[operation] ?? 10;
+    const rate = rule.ratePerSecond ?? defaultRate(operation);
     if (rate <= 0 || !Number.isFinite(rate)) return;
     const burst = rule.burst ?? rate;
     const now = this.now();

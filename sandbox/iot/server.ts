@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listen } from '../net.js';
 import type { Behaviour, BehaviourConfig } from './behaviour.js';
+import { CallLog } from './call-log.js';
 import { IotError } from './iot-error.js';
 import type { CertificateRecord, IotRegistry } from './registry.js';
 
@@ -269,7 +270,11 @@ export interface RunningIot {
   close(): Promise<void>;
 }
 
-/** Starts the emulator on host:port (port 0 picks a free one). `/_sandbox/behaviour` reads or sets behaviour. */
+/**
+ * Starts the emulator on host:port (port 0 picks a free one). `/_sandbox/behaviour` reads or sets
+ * behaviour; `GET /_sandbox/calls[?since=<epoch ms>]` reads the calls answered per operation and
+ * outcome, the registry's lifetime counts, and with `since` the calls that arrived from then on.
+ */
 export async function startIotEmulator(
   registry: IotRegistry,
   behaviour: Behaviour,
@@ -277,8 +282,9 @@ export async function startIotEmulator(
   port: number,
 ): Promise<RunningIot> {
   const routes = iotRoutes(registry, behaviour);
+  const sandbox = { registry, behaviour, calls: new CallLog() };
   const server = createServer((request, response) => {
-    handle(request, response, routes, behaviour).catch((error: unknown) => {
+    handle(request, response, routes, sandbox).catch((error: unknown) => {
       reply(response, 500, { message: 'emulator error' }, 'InternalFailureException');
       process.stderr.write(`iot emulator: ${(error as Error).stack ?? String(error)}\n`);
     });
@@ -291,13 +297,21 @@ async function handle(
   request: IncomingMessage,
   response: ServerResponse,
   routes: Route[],
-  behaviour: Behaviour,
+  { registry, behaviour, calls }: { registry: IotRegistry; behaviour: Behaviour; calls: CallLog },
 ) {
+  const startedAt = Date.now();
   const url = new URL(request.url ?? '/', 'http://localhost');
   const raw = await readBody(request);
   if (url.pathname === '/_sandbox/behaviour') {
     if (request.method === 'PUT') behaviour.set(JSON.parse(raw || '{}') as BehaviourConfig);
     return reply(response, 200, behaviour.get());
+  }
+  if (url.pathname === '/_sandbox/calls' && request.method === 'GET') {
+    const since = url.searchParams.get('since');
+    return reply(response, 200, {
+      ...calls.snapshot(since === null ? undefined : Number(since)),
+      registry: registry.lifetime,
+    });
   }
   const route = routes.find((r) => r.method === request.method && r.pattern.test(url.pathname));
   if (!route)
@@ -332,9 +346,11 @@ async function handle(
     });
     if (lostAnswer) await lostAnswer();
     reply(response, 200, result ?? {});
+    calls.record({ operation: route.name, startedAt, outcome: 'ok' });
   } catch (error) {
     if (!(error instanceof IotError)) throw error;
     reply(response, error.status, { message: error.message }, error.type);
+    calls.record({ operation: route.name, startedAt, outcome: error.type });
   }
 }
 

@@ -455,4 +455,27 @@ describe('IoT emulator behaviour', () => {
 
     expect(code).toBe('ServiceUnavailableException');
   });
+
+  it('counts the calls it answered, by operation and outcome, with their arrival times, through /_sandbox/calls', async () => {
+    const counted = await startEmulator({ CreateThing: { ratePerSecond: 1, burst: 1 } });
+    const since = Date.now();
+    await counted.client.send(new CreateThingCommand({ thingName: 'counted-1' }));
+    await codeRejectedBy(counted.client.send(new CreateThingCommand({ thingName: 'counted-2' })));
+    await counted.client.send(new DeleteThingCommand({ thingName: 'counted-1' }));
+
+    const answer = (await (await fetch(`${counted.emulator.url}/_sandbox/calls?since=${since}`)).json()) as {
+      operations: Record<string, Record<string, number>>;
+      registry: Record<string, number>;
+      calls: { operation: string; startedAt: number; outcome: string }[];
+    };
+    await counted.emulator.close();
+
+    expect(answer.operations).toEqual({
+      CreateThing: { ok: 1, ThrottlingException: 1 },
+      DeleteThing: { ok: 1 },
+    });
+    expect(answer.registry).toMatchObject({ thingsCreated: 1, thingsDeleted: 1 });
+    expect(answer.calls.map((call) => call.outcome)).toEqual(['ok', 'ThrottlingException', 'ok']);
+    expect(answer.calls.every((call) => call.startedAt >= since)).toBe(true);
+  });
 });
