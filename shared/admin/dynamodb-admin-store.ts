@@ -82,13 +82,10 @@ export class DynamoDbAdminStore implements AdminStore {
         owner: serialNumber,
         createdAt: now.toISOString(),
       };
-      try {
-        await guardDynamoDb(() => this.doc.send(new UpdateCommand(ownedUpdate(this.tables.devices, item))));
-        return undefined;
-      } catch (error) {
-        if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return thingName;
-        throw error;
-      }
+      const reserved = await ifConditionHolds(() =>
+        this.doc.send(new UpdateCommand(ownedUpdate(this.tables.devices, item))),
+      );
+      return reserved ? undefined : thingName;
     });
     return refused.filter((name): name is string => name !== undefined);
   }
@@ -237,31 +234,25 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async openBatch(batchId: string, now: Date): Promise<boolean> {
-    try {
-      await guardDynamoDb(() =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tables.claims,
-            Key: { tokenHash: batchKey(batchId) },
-            UpdateExpression:
-              'SET #kind = :kind, batchId = :batchId, #status = if_not_exists(#status, :active), ' +
-              'createdAt = if_not_exists(createdAt, :now)',
-            ConditionExpression: 'attribute_not_exists(#status) OR #status = :active',
-            ExpressionAttributeNames: { '#kind': 'kind', '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':kind': 'batch',
-              ':batchId': batchId,
-              ':active': 'ACTIVE',
-              ':now': now.toISOString(),
-            },
-          }),
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+    return ifConditionHolds(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.claims,
+          Key: { tokenHash: batchKey(batchId) },
+          UpdateExpression:
+            'SET #kind = :kind, batchId = :batchId, #status = if_not_exists(#status, :active), ' +
+            'createdAt = if_not_exists(createdAt, :now)',
+          ConditionExpression: 'attribute_not_exists(#status) OR #status = :active',
+          ExpressionAttributeNames: { '#kind': 'kind', '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':kind': 'batch',
+            ':batchId': batchId,
+            ':active': 'ACTIVE',
+            ':now': now.toISOString(),
+          },
+        }),
+      ),
+    );
   }
 
   async countIssued(batchId: string, expiresAt: number, count: number): Promise<void> {
@@ -377,37 +368,32 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async holdForDecommission(device: DeviceRecord, held: DeviceRecord, now: Date): Promise<boolean> {
-    try {
-      await guardDynamoDb(() =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tables.devices,
-            Key: { serialNumber: device.serialNumber },
-            UpdateExpression: 'SET leaseId = :lease, leaseUntil = :until, updatedAt = :now',
-            // Or already held by this very call (its first try landed, the answer was lost).
-            ConditionExpression:
-              'leaseId = :lease OR (leaseId = :previous AND #status = :was AND leaseUntil < :nowMs)',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: {
-              ':lease': held.leaseId,
-              ':until': held.leaseUntil,
-              ':now': now.toISOString(),
-              ':previous': device.leaseId,
-              ':was': device.status,
-              ':nowMs': now.getTime(),
-            },
-          }),
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
-      throw error;
-    }
+    return ifConditionHolds(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.devices,
+          Key: { serialNumber: device.serialNumber },
+          UpdateExpression: 'SET leaseId = :lease, leaseUntil = :until, updatedAt = :now',
+          // Or already held by this very call (its first try landed, the answer was lost).
+          ConditionExpression:
+            'leaseId = :lease OR (leaseId = :previous AND #status = :was AND leaseUntil < :nowMs)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':lease': held.leaseId,
+            ':until': held.leaseUntil,
+            ':now': now.toISOString(),
+            ':previous': device.leaseId,
+            ':was': device.status,
+            ':nowMs': now.getTime(),
+          },
+        }),
+      ),
+    );
   }
 
   async releaseHold(held: DeviceRecord): Promise<void> {
-    await guardDynamoDb(() =>
+    // Not held any more (it lapsed and someone took it): nothing to give up.
+    await ifConditionHolds(() =>
       this.doc.send(
         new UpdateCommand({
           TableName: this.tables.devices,
@@ -417,9 +403,7 @@ export class DynamoDbAdminStore implements AdminStore {
           ExpressionAttributeValues: { ':released': 0, ':held': held.leaseId },
         }),
       ),
-    ).catch((error: unknown) => {
-      if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
-    });
+    );
   }
 
   async markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean> {

@@ -166,3 +166,13 @@ export const issuedCounter = (expiresAt: number) => `issued@${expiresAt}` as con
 export const usedCounter = (expiresAt: number) => `used@${expiresAt}` as const;
 export const revokedCounter = (expiresAt: number) => `revoked@${expiresAt}` as const;
 export const devicesCounter = (status: DeviceStatus) => `devices@${status}` as const;
+
+/** The certificate a record names, if it names one whole. */
+export function recordedCertificate(
+  record: Pick<DeviceRecord, 'certificateId' | 'certificateArn' | 'certificatePem'>,
+): { certificateId: string; certificateArn: string; certificatePem: string } | undefined {
+  const { certificateId, certificateArn, certificatePem } = record;
+  return certificateId && certificateArn && certificatePem
+    ? { certificateId, certificateArn, certificatePem }
+    : undefined;
+}

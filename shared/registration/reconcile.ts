@@ -1,7 +1,7 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { publicKeySha256 } from '../csr/parse-csr.js';
 import type { Inventory } from '../inventory/inventory.js';
-import type { DeviceRecord, Failure, Progress } from '../inventory/model.js';
+import { type DeviceRecord, type Failure, type Progress, recordedCertificate } from '../inventory/model.js';
 import type { CertificateSummary, IotGateway } from '../iot/iot-gateway.js';
 import { describeError, type Logger } from '../logger.js';
 import { metric } from '../metrics.js';
@@ -202,11 +202,8 @@ async function reconcileOne(
   try {
     // Inside the try: a throttled or refused take must not end the run before the others and the sweep.
     if (!(await deps.inventory.takeForReconcile(device, taken, now))) return 'skipped';
-    const { certificateId, certificateArn, certificatePem } = device;
-    const certificate =
-      certificateId && certificateArn && certificatePem
-        ? { certificateId, certificateArn, certificatePem }
-        : undefined;
+    const certificate = recordedCertificate(device);
+    const certificateId = certificate?.certificateId;
     // Ours only if it carries this record's provisioningId: a stranger's thing is never deleted.
     const ownsThing = (await deps.iot.thingProvisioningId(device.thingName)) === device.provisioningId;
     const outcome = await rollBack(

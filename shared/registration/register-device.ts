@@ -22,6 +22,7 @@ import {
   type Failure,
   NOTHING_DONE,
   type Progress,
+  recordedCertificate,
   SERVER_KEYGEN,
 } from '../inventory/model.js';
 import type { Endpoints } from '../iot/endpoints.js';
@@ -439,13 +440,6 @@ const NO_CERTIFICATE: Partial<Progress> = {
   thingAttached: false,
   certificateActive: false,
 };
-
-function recordedCertificate(record: DeviceRecord): IssuedCertificate | undefined {
-  const { certificateId, certificateArn, certificatePem } = record;
-  return certificateId && certificateArn && certificatePem
-    ? { certificateId, certificateArn, certificatePem }
-    : undefined;
-}
 
 /**
  * A certificate from an earlier attempt that this one will not use (another CSR of the same key, a
