@@ -74,6 +74,11 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
   devices: for (const status of ['PROVISIONING', 'FAILED'] as const) {
     let cursor: string | undefined;
     do {
+      // Also between pages: a filter (FAILED: only INCOMPLETE rollbacks) can empty many in a row.
+      if (!timeLeft()) {
+        report.truncated = true;
+        break devices;
+      }
       const before = new Date(clock().getTime() - (status === 'PROVISIONING' ? deps.staleAfterMs : 0));
       const page = await deps.inventory.listForReconcile(status, before, deps.pageSize ?? 25, cursor);
       for (const device of page.devices) {
