@@ -364,9 +364,11 @@ async function provision(
     Object.assign(progress, NO_CERTIFICATE);
   };
   // An earlier attempt's certificate is kept for the same CSR (never for a new server key) while it
-  // still exists: one deleted by a rollback whose answer was lost is not reused.
+  // still exists and is not revoked: one deleted by a rollback whose answer was lost is not reused.
   const issue = async (): Promise<IssuedCertificate> => {
-    if (certificate && (await iot.describeCertificate(certificate.certificateId))) return certificate;
+    const found = certificate && (await iot.describeCertificate(certificate.certificateId));
+    // A REVOKED one can never be activated: a new certificate, and the sweep retires the old one.
+    if (certificate && found && found.status !== 'REVOKED') return certificate;
     forget();
     return iot.createCertificateFromCsr(key.csrPem);
   };

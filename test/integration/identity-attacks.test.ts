@@ -4,6 +4,7 @@ import {
   CreateCertificateFromCsrCommand,
   CreateThingCommand,
   DescribeCertificateCommand,
+  UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { afterEach, beforeEach, expect, inject, it } from 'vitest';
 import { checkInvariants } from '../../sandbox/invariants.js';
@@ -272,3 +273,26 @@ it('keeps a resumed registration out while an operator decommissions the device,
   );
   expect(await checkInvariants(world.stores)).toEqual([]);
 }, 30_000);
+
+it('issues a new certificate when the one its failed attempt kept was revoked meanwhile, and the sweep retires the old', async () => {
+  const token = await seedClaim(world);
+  const csr = buildCsr();
+  world.emulator.behaviour.set({
+    '*': { ratePerSecond: 0 },
+    AttachPolicy: { fault: { error: 'ServiceUnavailableException' } },
+    DeleteCertificate: { fault: { error: 'InternalFailureException' } },
+  });
+  await codeRejectedBy(registerIn(world, token, 'SN-REVOKED', csr.pem));
+  world.emulator.behaviour.set({ '*': { ratePerSecond: 0 } });
+  const kept = (await world.inventory.getDevice('SN-REVOKED'))?.certificateId as string;
+  await world.stores.iot.send(new UpdateCertificateCommand({ certificateId: kept, newStatus: 'REVOKED' }));
+
+  const retry = await registerIn(world, token, 'SN-REVOKED', csr.pem);
+  const report = await reconcileIn(world, new Date(Date.now() + SWEEP_MIN_AGE_MS + 1_000));
+
+  expect(retry.status).toBe(201);
+  expect(retry.body.certificateId).not.toBe(kept);
+  expect(report.certificatesRetired).toBe(1);
+  expect(await statusOf(kept)).toBe('deleted');
+  expect(await checkInvariants(world.stores)).toEqual([]);
+}, 60_000);
