@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
 import type { Claim } from '../../shared/inventory/model.js';
 import { type RunningDouble, startFakeApi, startProxy } from '../support/http-doubles.js';
-import { type RunningSandbox, startSandbox } from '../support/sandbox-process.js';
+import { credentialsStatus, type RunningSandbox, startSandbox } from '../support/sandbox-process.js';
 
 let sandbox: RunningSandbox;
 let stores: Stores;
@@ -172,33 +172,15 @@ describe('fleet CLI against the sandbox, run as a subprocess', () => {
   });
 
   it('decommissions a device with --yes, after which its credentials exchange is refused', async () => {
-    const folder = join(sandbox.env.SANDBOX_DIR as string, 'devices', 'SN-B1-1');
-    const url = sandbox.info.credentialsUrlTemplate.replace('{alias}', sandbox.info.roleAlias);
-    const exchange = () =>
-      run('curl', [
-        '-s',
-        '-o',
-        '/dev/null',
-        '-w',
-        '%{http_code}',
-        '--cert',
-        join(folder, 'device.crt'),
-        '--key',
-        join(folder, 'device.key'),
-        '--cacert',
-        join(process.cwd(), sandbox.info.rootCaFile),
-        '-H',
-        'x-amzn-iot-thingname: SN-B1-1',
-        url,
-      ]);
-    expect((await exchange()).stdout).toBe('200');
+    const exchange = () => credentialsStatus(sandbox, 'SN-B1-1');
+    expect(await exchange()).toBe('200');
 
     const result = await fleet('devices', 'decommission', 'SN-B1-1', '--yes', '--output', 'json');
     const again = await fleet('devices', 'decommission', 'SN-B1-1', '--yes', '--output', 'json');
 
     expect(JSON.parse(result.stdout)).toMatchObject({ serialNumber: 'SN-B1-1', status: 'DECOMMISSIONED' });
     expect(again.code).toBe(0);
-    expect((await exchange()).stdout).toBe('403');
+    expect(await exchange()).toBe('403');
   }, 30_000);
 
   it('revokes the batch, reporting the count, after which its unused tokens are refused', async () => {

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  credentialsStatus,
   descendantsOf,
   isAlive,
   type RunningSandbox,
@@ -52,29 +52,6 @@ async function deviceStatus(sandbox: RunningSandbox, serialNumber: string): Prom
   );
   client.destroy();
   return Item?.status as string | undefined;
-}
-
-/** The HTTP status of the device's credentials exchange, with the key and certificate it saved. */
-async function credentialsStatus(sandbox: RunningSandbox, serialNumber: string): Promise<string> {
-  const folder = join(sandbox.env.SANDBOX_DIR as string, 'devices', serialNumber);
-  const url = sandbox.info.credentialsUrlTemplate.replace('{alias}', sandbox.info.roleAlias);
-  const { stdout } = await run('curl', [
-    '-s',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    '--cert',
-    join(folder, 'device.crt'),
-    '--key',
-    join(folder, 'device.key'),
-    '--cacert',
-    join(process.cwd(), sandbox.info.rootCaFile),
-    '-H',
-    `x-amzn-iot-thingname: ${serialNumber}`,
-    url,
-  ]);
-  return stdout;
 }
 
 describe('npm start, stopped the hard way', () => {

@@ -3,10 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createClaims as createClaimsWith } from '../../shared/admin/admin-service.js';
 import { DynamoDbAdminStore } from '../../shared/admin/dynamodb-admin-store.js';
 import { createLogger } from '../../shared/logger.js';
-import { type AdminHandler, loadAdminHandler } from '../support/admin-handlers.js';
+import { type AdminHandler, callAdmin, loadAdminHandler } from '../support/admin-handlers.js';
 import { localDynamoDb } from '../support/dynamodb.js';
 import { codeRejectedBy } from '../support/error-code.js';
-import { adminRequestEvent, lambdaContext, parseResponse } from '../support/events.js';
 import { RecordingIot } from '../support/recording-iot.js';
 import { TEST_TABLES } from '../support/tables.js';
 
@@ -18,14 +17,6 @@ beforeAll(async () => {
   listClaims = await loadAdminHandler('claims-list');
 });
 
-async function call(
-  handler: AdminHandler,
-  routeKey: string,
-  request: Parameters<typeof adminRequestEvent>[1],
-) {
-  return parseResponse(await handler(adminRequestEvent(routeKey, request), lambdaContext));
-}
-
 const newBatch = () => `B-${randomUUID().slice(0, 8)}`;
 
 describe('POST /claims', () => {
@@ -35,7 +26,7 @@ describe('POST /claims', () => {
       const batchId = newBatch();
       const attributes: unknown = JSON.parse(`{"line":"L1",${JSON.stringify(name)}:"x"}`);
 
-      const response = await call(createClaims, 'POST /claims', {
+      const response = await callAdmin(createClaims, 'POST /claims', {
         body: { batchId, count: 1, ttlSeconds: 3600, attributes },
       });
 
@@ -44,7 +35,9 @@ describe('POST /claims', () => {
         code: 'INVALID_REQUEST',
         errors: [{ pointer: `/attributes/${name}`, detail: expect.stringContaining('reserved') }],
       });
-      expect((await call(listClaims, 'GET /claims', { query: { batchId } })).body).toEqual({ claims: [] });
+      expect((await callAdmin(listClaims, 'GET /claims', { query: { batchId } })).body).toEqual({
+        claims: [],
+      });
     },
   );
 
@@ -53,7 +46,7 @@ describe('POST /claims', () => {
     const thingNamePrefix = 'P'.repeat(64);
     const serialNumbers = ['SN-1', 'S'.repeat(65), 'S'.repeat(64)];
 
-    const response = await call(createClaims, 'POST /claims', {
+    const response = await callAdmin(createClaims, 'POST /claims', {
       body: { batchId, serialNumbers, ttlSeconds: 3600, thingNamePrefix },
     });
 
@@ -62,7 +55,7 @@ describe('POST /claims', () => {
       code: 'THING_NAME_TOO_LONG',
       errors: [{ pointer: '/serialNumbers/1', detail: expect.stringContaining('129 characters') }],
     });
-    expect((await call(listClaims, 'GET /claims', { query: { batchId } })).body).toEqual({ claims: [] });
+    expect((await callAdmin(listClaims, 'GET /claims', { query: { batchId } })).body).toEqual({ claims: [] });
   });
 
   it("refuses a batch when the deployment's default prefix leaves no room for a serial number", async () => {

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type AdminHandler, loadAdminHandler } from '../support/admin-handlers.js';
+import { type AdminHandler, callAdmin, loadAdminHandler } from '../support/admin-handlers.js';
 import { localInventory } from '../support/dynamodb.js';
 import { codeRejectedBy } from '../support/error-code.js';
-import { adminRequestEvent, lambdaContext, parseResponse } from '../support/events.js';
 
 let createClaims: AdminHandler;
 let listClaims: AdminHandler;
@@ -15,14 +14,6 @@ beforeAll(async () => {
   listDevices = await loadAdminHandler('devices-list');
 });
 
-async function call(
-  handler: AdminHandler,
-  routeKey: string,
-  request: Parameters<typeof adminRequestEvent>[1],
-) {
-  return parseResponse(await handler(adminRequestEvent(routeKey, request), lambdaContext));
-}
-
 const newBatch = () => `B-${randomUUID().slice(0, 8)}`;
 
 /** A cursor as a client could forge one: any JSON, base64url-encoded like the real ones. */
@@ -31,11 +22,11 @@ const forged = (key: unknown) => Buffer.from(JSON.stringify(key)).toString('base
 describe('pagination cursors (GET /claims, GET /devices, the reconciler)', () => {
   it('pages through a batch of claims with the cursor each page returns', async () => {
     const batchId = newBatch();
-    await call(createClaims, 'POST /claims', { body: { batchId, count: 3, ttlSeconds: 3600 } });
+    await callAdmin(createClaims, 'POST /claims', { body: { batchId, count: 3, ttlSeconds: 3600 } });
 
-    const first = await call(listClaims, 'GET /claims', { query: { batchId, limit: '2' } });
+    const first = await callAdmin(listClaims, 'GET /claims', { query: { batchId, limit: '2' } });
     const cursor = first.body.cursor as string;
-    const second = await call(listClaims, 'GET /claims', { query: { batchId, limit: '2', cursor } });
+    const second = await callAdmin(listClaims, 'GET /claims', { query: { batchId, limit: '2', cursor } });
 
     expect([first.statusCode, second.statusCode]).toEqual([200, 200]);
     expect([...(first.body.claims as unknown[]), ...(second.body.claims as unknown[])]).toHaveLength(3);
@@ -52,7 +43,7 @@ describe('pagination cursors (GET /claims, GET /devices, the reconciler)', () =>
     ['a key with an object value', forged({ ...claimKey, claimId: { S: 'x' } })],
     ['the right key shape for another batch', forged(claimKey)],
   ])('answers 400 INVALID_REQUEST to a forged claims cursor: %s', async (_name, cursor) => {
-    const response = await call(listClaims, 'GET /claims', { query: { batchId: newBatch(), cursor } });
+    const response = await callAdmin(listClaims, 'GET /claims', { query: { batchId: newBatch(), cursor } });
 
     expect(response.statusCode).toBe(400);
     expect(response.body.code).toBe('INVALID_REQUEST');
@@ -74,7 +65,7 @@ describe('pagination cursors (GET /claims, GET /devices, the reconciler)', () =>
       forged({ serialNumber: 'SN-1', status: 'FAILED', updatedAt: '2026-11-28T12:00:00.000Z' }),
     ],
   ])('answers 400 INVALID_REQUEST to a forged devices cursor: %s', async (_name, query, cursor) => {
-    const response = await call(listDevices, 'GET /devices', { query: { ...query, cursor } });
+    const response = await callAdmin(listDevices, 'GET /devices', { query: { ...query, cursor } });
 
     expect(response.statusCode).toBe(400);
     expect(response.body.code).toBe('INVALID_REQUEST');

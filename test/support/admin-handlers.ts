@@ -1,6 +1,6 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { JsonEvent } from '../../shared/http/http-route.js';
-import type { lambdaContext } from './events.js';
+import { adminRequestEvent, lambdaContext, parseResponse } from './events.js';
 import { useLocalFunctionEnvironment } from './register-handler.js';
 
 export type AdminHandler = (
@@ -25,4 +25,13 @@ const FUNCTIONS = {
 export async function loadAdminHandler(name: keyof typeof FUNCTIONS): Promise<AdminHandler> {
   useLocalFunctionEnvironment();
   return ((await FUNCTIONS[name]()) as unknown as { handler: AdminHandler }).handler;
+}
+
+/** Calls an admin handler with a signed HTTP API event for `routeKey`, and parses its answer. */
+export async function callAdmin(
+  handler: AdminHandler,
+  routeKey: string,
+  request: Parameters<typeof adminRequestEvent>[1],
+) {
+  return parseResponse(await handler(adminRequestEvent(routeKey, request), lambdaContext));
 }

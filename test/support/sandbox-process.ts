@@ -1,7 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { SandboxInfo } from '../../sandbox/sandbox-config.js';
 import { freePort } from './free-port.js';
 
@@ -141,4 +142,27 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     stop,
     exited,
   };
+}
+
+/** The HTTP status of the device's credentials exchange, with the key and certificate it saved. */
+export async function credentialsStatus(sandbox: RunningSandbox, serialNumber: string): Promise<string> {
+  const folder = join(sandbox.env.SANDBOX_DIR as string, 'devices', serialNumber);
+  const url = sandbox.info.credentialsUrlTemplate.replace('{alias}', sandbox.info.roleAlias);
+  const { stdout } = await promisify(execFile)('curl', [
+    '-s',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code}',
+    '--cert',
+    join(folder, 'device.crt'),
+    '--key',
+    join(folder, 'device.key'),
+    '--cacert',
+    join(process.cwd(), sandbox.info.rootCaFile),
+    '-H',
+    `x-amzn-iot-thingname: ${serialNumber}`,
+    url,
+  ]);
+  return stdout;
 }
