@@ -18,6 +18,7 @@ import {
   type PublicKeyItem,
   type ThingNameItem,
 } from '../shared/inventory/model.js';
+import { LEASE_MS } from '../shared/registration/register-device.js';
 
 export interface Stores {
   dynamo: DynamoDBClient;
@@ -29,8 +30,12 @@ export interface Stores {
 /**
  * Scans the inventory and AWS IoT (the sandbox's emulator) and lists every violation of what
  * registration promises, whatever failed on the way:
- * - every ACTIVE certificate belongs to exactly one ACTIVE device record;
- * - every ACTIVE device has its certificate ACTIVE, attached to its thing and to the device policy;
+ * - every ACTIVE certificate belongs to exactly one ACTIVE device record (certificates are created
+ *   ACTIVE: unless `allowStale`, when a paused or in-flight PROVISIONING record may hold one, or
+ *   `allowUnreferenced`, when one no record names may wait for the sweep);
+ * - every ACTIVE device has its certificate ACTIVE, attached to its thing and to the device policy
+ *   (unless `allowStale`, for a device whose registration committed within the last lease, or noted an
+ *   attachment pending: its retry re-attaches);
  * - every thing belongs to a device record (its provisioningId attribute matches one);
  * - a thing name belongs to one device record, and its reservation names that record's serial;
  * - a record never points at a certificate that no longer exists;
@@ -70,9 +75,14 @@ export async function checkInvariants(
     const list = activeDevicesByCertificate.get(device.certificateId as string) ?? [];
     activeDevicesByCertificate.set(device.certificateId as string, [...list, device]);
   }
+  const namedBy = new Map(devices.map((d) => [d.certificateId, d]));
   for (const certificate of certificates.filter((c) => c.status === 'ACTIVE')) {
     const owners = activeDevicesByCertificate.get(certificate.certificateId as string) ?? [];
-    if (owners.length !== 1) {
+    const holder = namedBy.get(certificate.certificateId);
+    const waiting =
+      owners.length === 0 &&
+      ((options.allowStale && holder?.status === 'PROVISIONING') || (options.allowUnreferenced && !holder));
+    if (owners.length !== 1 && !waiting) {
       violations.push(
         `ACTIVE certificate ${certificate.certificateId} belongs to ${owners.length} ACTIVE devices`,
       );
@@ -88,6 +98,8 @@ export async function checkInvariants(
       );
       continue;
     }
+    const committedLately = now.getTime() - Date.parse(device.activatedAt ?? '') < LEASE_MS;
+    if (options.allowStale && (device.attachmentsPending || committedLately)) continue;
     const principals = await stores.iot
       .send(new ListThingPrincipalsCommand({ thingName: device.thingName }))
       .catch(() => undefined);

@@ -15,6 +15,7 @@ import {
   type DeviceRecord,
   devicesCounter,
   type Failure,
+  type PendingAttachments,
   type Progress,
   type PublicKeyItem,
   publicKeyKey,
@@ -192,38 +193,70 @@ export class DynamoDbInventory implements Inventory {
     return { Update: ownedUpdate(this.tables.devices, item) };
   }
 
-  async recordCertificate(
+  async pause(
+    device: DeviceRecord,
+    certificate: IssuedCertificate | undefined,
+    progress: Progress,
+    now: Date,
+  ): Promise<void> {
+    const values = { ':progress': progress, ':now': now.toISOString(), ':released': 0 };
+    const base = 'SET progress = :progress, updatedAt = :now, leaseUntil = :released';
+    await this.updateOwn(
+      device,
+      certificate ? `${base}, certificateId = :id, certificateArn = :arn, certificatePem = :pem` : base,
+      certificate
+        ? {
+            ...values,
+            ':id': certificate.certificateId,
+            ':arn': certificate.certificateArn,
+            ':pem': certificate.certificatePem,
+          }
+        : values,
+    );
+  }
+
+  async complete(
     device: DeviceRecord,
     certificate: IssuedCertificate,
     progress: Progress,
     now: Date,
   ): Promise<void> {
-    await this.updateOwn(
+    await this.updateOwnCounting(
       device,
-      'SET certificateId = :id, certificateArn = :arn, certificatePem = :pem, progress = :progress, updatedAt = :now',
+      // leaseUntil 0: the attempt is over, the record free for the next holder (a re-issue, an operator).
+      'SET #status = :active, certificateId = :id, certificateArn = :arn, certificatePem = :pem, ' +
+        'progress = :progress, updatedAt = :now, activatedAt = :now, ' +
+        'firstActivatedAt = if_not_exists(firstActivatedAt, :now), leaseUntil = :released',
       {
+        ':active': 'ACTIVE',
         ':id': certificate.certificateId,
         ':arn': certificate.certificateArn,
         ':pem': certificate.certificatePem,
         ':progress': progress,
         ':now': now.toISOString(),
-      },
-    );
-  }
-
-  async markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void> {
-    await this.updateOwnCounting(
-      device,
-      // leaseUntil 0: the attempt is over, the record free for the next holder (a re-issue, an operator).
-      'SET #status = :active, progress = :progress, updatedAt = :now, activatedAt = :now, ' +
-        'firstActivatedAt = if_not_exists(firstActivatedAt, :now), leaseUntil = :released',
-      {
-        ':active': 'ACTIVE',
-        ':progress': progress,
-        ':now': now.toISOString(),
         ':released': 0,
       },
       { add: { [devicesCounter('ACTIVE')]: 1 }, registeredAt: now },
+    );
+  }
+
+  async noteAttachments(device: DeviceRecord, pending: PendingAttachments | undefined): Promise<void> {
+    // Only on the record as this registration left it: never on a later attempt's or certificate.
+    await ifConditionHolds(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.devices,
+          Key: { serialNumber: device.serialNumber },
+          UpdateExpression: pending ? 'SET attachmentsPending = :pending' : 'REMOVE attachmentsPending',
+          ConditionExpression: '#status = :active AND certificateId = :id',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':active': 'ACTIVE',
+            ':id': device.certificateId,
+            ...(pending ? { ':pending': pending } : {}),
+          },
+        }),
+      ),
     );
   }
 

@@ -1,4 +1,4 @@
-import type { Claim, DeviceRecord, Failure, Progress, PublicKeyItem } from './model.js';
+import type { Claim, DeviceRecord, Failure, PendingAttachments, Progress, PublicKeyItem } from './model.js';
 
 export interface IssuedCertificate {
   certificateId: string;
@@ -60,13 +60,32 @@ export interface Inventory {
     now: Date,
     options: { singleUseClaim: boolean },
   ): Promise<void>;
-  recordCertificate(
+  /**
+   * An attempt that AWS IoT throttled stops here and keeps what it made: its progress and certificate
+   * are recorded and its lease released (still PROVISIONING), so the device's retry resumes it.
+   */
+  pause(
+    device: DeviceRecord,
+    certificate: IssuedCertificate | undefined,
+    progress: Progress,
+    now: Date,
+  ): Promise<void>;
+  /**
+   * The registration's commit: records the certificate, marks the device ACTIVE, releases the lease
+   * and counts the device on its batch, atomically. Sent beside the attachments; nothing after it is
+   * ever rolled back.
+   */
+  complete(
     device: DeviceRecord,
     certificate: IssuedCertificate,
     progress: Progress,
     now: Date,
   ): Promise<void>;
-  markActive(device: DeviceRecord, progress: Progress, now: Date): Promise<void>;
+  /**
+   * Notes (or, undefined, clears) on an ACTIVE record, while it still has `device.certificateId`, that
+   * its certificate's attachments did not all land: the device's retry re-attaches them.
+   */
+  noteAttachments(device: DeviceRecord, pending: PendingAttachments | undefined): Promise<void>;
   /** Whether any device record (of any status) names this certificate. */
   isCertificateReferenced(certificateId: string): Promise<boolean>;
   /** The `key#` item of a public key, if this backend was ever asked to certify it. */

@@ -32,9 +32,9 @@ export interface Progress {
   policyAttached: boolean;
   thingAttached: boolean;
   /**
-   * Certificates are created INACTIVE and activated last, once recorded and attached. Set before
-   * UpdateCertificate is sent, not after it answers: an activation whose answer was lost may have
-   * landed, so rollback must treat the certificate as possibly active.
+   * Whether the certificate may be ACTIVE, so that rollback deactivates it. Set before the call that
+   * may activate it is sent (CreateCertificateFromCsr, which creates certificates ACTIVE, or a resumed
+   * attempt's UpdateCertificate), not after it answers: one whose answer was lost may have landed.
    */
   certificateActive: boolean;
 }
@@ -95,6 +95,14 @@ export interface DeviceRecord {
   activatedAt?: string;
   /** When it first completed: a re-issue of a server-generated key does not move it. */
   firstActivatedAt?: string;
+  /** Set when the registration committed but an attachment failed; the device's retry re-attaches. */
+  attachmentsPending?: PendingAttachments;
+}
+
+export interface PendingAttachments {
+  /** The error's stable code or name. */
+  error: string;
+  at: string;
 }
 
 /**

@@ -13,21 +13,30 @@ import {
   type IoTClient,
   ListCertificatesCommand,
   ListPrincipalThingsCommand,
+  ListThingPrincipalsCommand,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { CsrRejectedError, ServiceUnavailableError, ThingNameTakenError, ThrottledError } from '../errors.js';
 import type { IssuedCertificate } from '../inventory/inventory.js';
 import type { CertificateDescription, CertificateSummary, EndpointType, IotGateway } from './iot-gateway.js';
+import { ThrottleMeter } from './throttle-meter.js';
 
 /** IotGateway over @aws-sdk/client-iot. Reached locally through AWS_ENDPOINT_URL_IOT, like any SDK client. */
 export class AwsIotGateway implements IotGateway {
-  constructor(private readonly client: IoTClient) {}
+  private readonly guard: <T>(send: () => Promise<T>) => Promise<T>;
+
+  constructor(
+    private readonly client: IoTClient,
+    meter = new ThrottleMeter(),
+  ) {
+    this.guard = (send) => guard(send, meter);
+  }
 
   async createCertificateFromCsr(csrPem: string): Promise<IssuedCertificate> {
     try {
-      const out = await guard(() =>
+      const out = await this.guard(() =>
         this.client.send(
-          new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: false }),
+          new CreateCertificateFromCsrCommand({ certificateSigningRequest: csrPem, setAsActive: true }),
         ),
       );
       return issued(out);
@@ -41,7 +50,7 @@ export class AwsIotGateway implements IotGateway {
 
   async describeCertificate(certificateId: string): Promise<CertificateDescription | undefined> {
     try {
-      const out = await guard(() => this.client.send(new DescribeCertificateCommand({ certificateId })));
+      const out = await this.guard(() => this.client.send(new DescribeCertificateCommand({ certificateId })));
       const description = out.certificateDescription;
       const { certificatePem, status, creationDate } = description ?? {};
       if (!certificatePem || !status || !creationDate) {
@@ -54,15 +63,33 @@ export class AwsIotGateway implements IotGateway {
     }
   }
 
+  async thingPrincipals(thingName: string): Promise<string[]> {
+    try {
+      const principals: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const out = await this.guard(() =>
+          this.client.send(new ListThingPrincipalsCommand({ thingName, maxResults: 25, nextToken })),
+        );
+        principals.push(...(out.principals ?? []));
+        nextToken = out.nextToken;
+      } while (nextToken);
+      return principals;
+    } catch (error) {
+      if (nameOf(error) === 'ResourceNotFoundException') return [];
+      throw error;
+    }
+  }
+
   async principalThings(certificateArn: string): Promise<string[]> {
-    const out = await guard(() =>
+    const out = await this.guard(() =>
       this.client.send(new ListPrincipalThingsCommand({ principal: certificateArn, maxResults: 25 })),
     );
     return out.things ?? [];
   }
 
   async listCertificates(marker?: string): Promise<{ certificates: CertificateSummary[]; marker?: string }> {
-    const out = await guard(() =>
+    const out = await this.guard(() =>
       this.client.send(new ListCertificatesCommand({ pageSize: 250, ascendingOrder: false, marker })),
     );
     const certificates = (out.certificates ?? []).flatMap((c) =>
@@ -82,7 +109,7 @@ export class AwsIotGateway implements IotGateway {
 
   async createThing(thingName: string, attributes: Record<string, string>): Promise<void> {
     try {
-      await guard(() =>
+      await this.guard(() =>
         this.client.send(new CreateThingCommand({ thingName, attributePayload: { attributes } })),
       );
     } catch (error) {
@@ -99,12 +126,14 @@ export class AwsIotGateway implements IotGateway {
   }
 
   async activateCertificate(certificateId: string): Promise<void> {
-    await guard(() => this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'ACTIVE' })));
+    await this.guard(() =>
+      this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'ACTIVE' })),
+    );
   }
 
   async thingProvisioningId(thingName: string): Promise<string | undefined> {
     try {
-      const out = await guard(() => this.client.send(new DescribeThingCommand({ thingName })));
+      const out = await this.guard(() => this.client.send(new DescribeThingCommand({ thingName })));
       return out.attributes?.provisioningId;
     } catch (error) {
       if (nameOf(error) === 'ResourceNotFoundException') return undefined;
@@ -113,24 +142,24 @@ export class AwsIotGateway implements IotGateway {
   }
 
   async attachPolicy(policyName: string, certificateArn: string): Promise<void> {
-    await guard(() => this.client.send(new AttachPolicyCommand({ policyName, target: certificateArn })));
+    await this.guard(() => this.client.send(new AttachPolicyCommand({ policyName, target: certificateArn })));
   }
 
   async attachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {
-    await guard(() =>
+    await this.guard(() =>
       this.client.send(new AttachThingPrincipalCommand({ thingName, principal: certificateArn })),
     );
   }
 
   async detachPolicy(policyName: string, certificateArn: string): Promise<void> {
     await ignoreMissing(
-      guard(() => this.client.send(new DetachPolicyCommand({ policyName, target: certificateArn }))),
+      this.guard(() => this.client.send(new DetachPolicyCommand({ policyName, target: certificateArn }))),
     );
   }
 
   async detachThingPrincipal(thingName: string, certificateArn: string): Promise<void> {
     await ignoreMissing(
-      guard(() =>
+      this.guard(() =>
         this.client.send(new DetachThingPrincipalCommand({ thingName, principal: certificateArn })),
       ),
     );
@@ -138,33 +167,41 @@ export class AwsIotGateway implements IotGateway {
 
   async deactivateCertificate(certificateId: string): Promise<void> {
     await ignoreMissing(
-      guard(() => this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' }))),
+      this.guard(() =>
+        this.client.send(new UpdateCertificateCommand({ certificateId, newStatus: 'INACTIVE' })),
+      ),
     );
   }
 
   async deleteCertificate(certificateId: string): Promise<void> {
-    await ignoreMissing(guard(() => this.client.send(new DeleteCertificateCommand({ certificateId }))));
+    await ignoreMissing(this.guard(() => this.client.send(new DeleteCertificateCommand({ certificateId }))));
   }
 
   async deleteThing(thingName: string): Promise<void> {
-    await ignoreMissing(guard(() => this.client.send(new DeleteThingCommand({ thingName }))));
+    await ignoreMissing(this.guard(() => this.client.send(new DeleteThingCommand({ thingName }))));
   }
 
   async describeEndpoint(endpointType: EndpointType): Promise<string> {
-    const out = await guard(() => this.client.send(new DescribeEndpointCommand({ endpointType })));
+    const out = await this.guard(() => this.client.send(new DescribeEndpointCommand({ endpointType })));
     if (!out.endpointAddress) throw new Error(`DescribeEndpoint returned no address for ${endpointType}`);
     return out.endpointAddress;
   }
 }
 
 /** Maps AWS capacity errors to the client-facing 429/503; everything else propagates. */
-async function guard<T>(send: () => Promise<T>): Promise<T> {
+async function guard<T>(send: () => Promise<T>, meter: ThrottleMeter): Promise<T> {
   try {
-    return await send();
+    const out = await send();
+    meter.record(false);
+    return out;
   } catch (error) {
     const name = nameOf(error);
     if (name === 'ThrottlingException' || name === 'LimitExceededException') {
-      throw new ThrottledError('AWS IoT is throttling', { retryAfterSeconds: 2, cause: error });
+      meter.record(true);
+      throw new ThrottledError('AWS IoT is throttling', {
+        retryAfterSeconds: meter.retryAfterSeconds(),
+        cause: error,
+      });
     }
     if (
       name === 'ServiceUnavailableException' ||

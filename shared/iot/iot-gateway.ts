@@ -15,11 +15,18 @@ export type EndpointType = 'iot:CredentialProvider' | 'iot:Data-ATS';
 
 /** The AWS IoT control-plane operations registration needs (AWS IoT, or the sandbox's emulator). */
 export interface IotGateway {
-  /** Certificates are created INACTIVE: activated only once recorded, so none is active and unknown. */
+  /**
+   * Certificates are created ACTIVE, saving the saga a round trip: one that is not yet attached to the
+   * device policy authorizes nothing, and the reconciler's sweep retires any that no record names
+   * (docs/reliability.md, "Why a certificate may be active before it is recorded").
+   */
   createCertificateFromCsr(csrPem: string): Promise<IssuedCertificate>;
+  /** Only for a resumed attempt whose recorded certificate is no longer ACTIVE. */
   activateCertificate(certificateId: string): Promise<void>;
   /** The certificate, or undefined if it does not exist (any more). */
   describeCertificate(certificateId: string): Promise<CertificateDescription | undefined>;
+  /** The certificates (ARNs) attached to a thing; none if there is no such thing. */
+  thingPrincipals(thingName: string): Promise<string[]>;
   /** The things a certificate is attached to (the first page: enough to tell "only ours"). */
   principalThings(certificateArn: string): Promise<string[]>;
   /** One page of the account's certificates, newest first. */

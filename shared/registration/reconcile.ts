@@ -1,7 +1,13 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { publicKeySha256 } from '../csr/parse-csr.js';
 import type { Inventory } from '../inventory/inventory.js';
-import { type DeviceRecord, type Failure, type Progress, recordedCertificate } from '../inventory/model.js';
+import {
+  type DeviceRecord,
+  type Failure,
+  NOTHING_DONE,
+  type Progress,
+  recordedCertificate,
+} from '../inventory/model.js';
 import type { CertificateSummary, IotGateway } from '../iot/iot-gateway.js';
 import { describeError, type Logger } from '../logger.js';
 import { metric } from '../metrics.js';
@@ -181,6 +187,11 @@ async function sweepOne(
   }
 }
 
+/** A certificate's id is the last part of its ARN (arn:aws:iot:<region>:<account>:cert/<id>). */
+function strayCertificate(certificateArn: string): { certificateId: string; certificateArn: string } {
+  return { certificateId: certificateArn.slice(certificateArn.lastIndexOf('/') + 1), certificateArn };
+}
+
 /** Assume the worst: detaching what is not attached is a no-op. */
 const WORST_CASE: Progress = {
   certificate: true,
@@ -211,6 +222,26 @@ async function reconcileOne(
     const certificateId = certificate?.certificateId;
     // Ours only if it carries this record's provisioningId: a stranger's thing is never deleted.
     const ownsThing = (await deps.iot.thingProvisioningId(device.thingName)) === device.provisioningId;
+    // A certificate on our thing that the record does not name: an attempt died between attaching it
+    // and its commit (the commit records it). Only this backend attaches to its things, and the
+    // record is not ACTIVE: retired like the recorded one, so that the thing can go too.
+    const strays = ownsThing
+      ? (await deps.iot.thingPrincipals(device.thingName)).filter(
+          (arn) => arn !== certificate?.certificateArn,
+        )
+      : [];
+    for (const certificateArn of strays) {
+      await rollBack(
+        deps.iot,
+        {
+          policyName: deps.policyName,
+          thingName: device.thingName,
+          certificate: strayCertificate(certificateArn),
+        },
+        { ...WORST_CASE, thing: false },
+        logger,
+      );
+    }
     const outcome = await rollBack(
       deps.iot,
       {
@@ -218,7 +249,8 @@ async function reconcileOne(
         thingName: device.thingName,
         ...(certificate ? { certificate } : {}),
       },
-      { ...WORST_CASE, thing: ownsThing },
+      // Without a recorded certificate, nothing of the record's is attached (strays are retired above).
+      certificate ? { ...WORST_CASE, thing: ownsThing } : { ...NOTHING_DONE, thing: ownsThing },
       logger,
     );
     const failure: Failure = {

@@ -14,6 +14,7 @@ import {
   ServiceUnavailableError,
   ThingNameTakenError,
   ThingNameTooLongError,
+  ThrottledError,
 } from '../errors.js';
 import { type Inventory, type IssuedCertificate, ReservationRejectedError } from '../inventory/inventory.js';
 import {
@@ -97,12 +98,14 @@ interface AttemptKey {
  * 3. spend the claim, reserve the device, its thing name (for life) and its public key in one
  *    conditional transaction (race-proof), or take the record over without spending a use, under
  *    the identity rules of `assertTakeable` (docs/registration.md);
- * 4. create the certificate (INACTIVE) and the thing in parallel; a resumed attempt reuses its
+ * 4. create the certificate (ACTIVE) and the thing in parallel; a resumed attempt reuses its
  *    certificate if the CSR is the same and it still exists, and retires it first if not;
- * 5. record the certificate, attach the policy and the thing, in parallel;
- * 6. activate the certificate, then mark the device ACTIVE.
- * A failure after step 3 rolls back what AWS IoT holds and records the outcome (and the certificate,
- * while it exists) on the device.
+ * 5. commit (record the certificate and mark the device ACTIVE, one transaction) while attaching the
+ *    policy and the thing, in parallel: four sequential round trips in all.
+ * A failure before the commit rolls back what AWS IoT holds and records the outcome (and the
+ * certificate, while it exists) on the device; AWS IoT throttling there pauses instead (progress kept,
+ * 429 with Retry-After), so the retry does not redo the work. After the commit nothing is rolled back:
+ * an attachment that failed is noted on the record and re-attached by the device's retry (a replay).
  */
 export async function registerDevice(
   request: RegisterRequest,
@@ -133,6 +136,7 @@ export async function registerDevice(
   ]);
 
   if (existing && isReplay(existing, tokenHash, csr)) {
+    await reattach(existing, deps, logger);
     logger.info('registration replayed', { certificateId: existing.certificateId });
     return { status: 200, body: responseFor(existing, existing, endpoints, deps.settings) };
   }
@@ -164,6 +168,7 @@ export async function registerDevice(
     if (!(error instanceof ReservationRejectedError)) throw error;
     // A duplicate can lose the race to its own twin, which may have finished meanwhile: a replay.
     const finished = await explainRejection(error, request, tokenHash, csr, key, use, deps);
+    await reattach(finished, deps, logger);
     logger.info('registration replayed after a race', { certificateId: finished.certificateId });
     return { status: 200, body: responseFor(finished, finished, endpoints, deps.settings) };
   }
@@ -368,10 +373,17 @@ async function provision(
   const issue = async (): Promise<IssuedCertificate> => {
     const found = certificate && (await iot.describeCertificate(certificate.certificateId));
     // A REVOKED one can never be activated: a new certificate, and the sweep retires the old one.
-    if (certificate && found && found.status !== 'REVOKED') return certificate;
+    if (certificate && found && found.status !== 'REVOKED') {
+      progress.certificateActive = true;
+      if (found.status !== 'ACTIVE') await iot.activateCertificate(certificate.certificateId);
+      return certificate;
+    }
     forget();
+    // Marked before the call: a creation (ACTIVE) whose answer was lost may have landed.
+    progress.certificateActive = true;
     return iot.createCertificateFromCsr(key.csrPem);
   };
+  let attachments: [PromiseSettledResult<void>, PromiseSettledResult<void>];
   try {
     if (certificate && (previous?.csrSha256 !== device.csrSha256 || device.csrSha256 === SERVER_KEYGEN)) {
       await retire(certificate, device, previous?.progress ?? progress, deps, logger);
@@ -380,9 +392,14 @@ async function provision(
     checkTime();
     const [issued, thing] = await Promise.allSettled([
       issue(),
-      // provisioningId on the thing tells our thing from a stranger's: CreateThing with other
-      // attributes fails, so a success means this device record owns the thing.
-      iot.createThing(device.thingName, { batchId: device.batchId, provisioningId: device.provisioningId }),
+      // A paused attempt's thing is there already. provisioningId on the thing tells our thing from a
+      // stranger's: CreateThing with other attributes fails, so a success means this record owns it.
+      progress.thing
+        ? Promise.resolve()
+        : iot.createThing(device.thingName, {
+            batchId: device.batchId,
+            provisioningId: device.provisioningId,
+          }),
     ]);
     if (issued.status === 'fulfilled') {
       certificate = issued.value;
@@ -396,33 +413,106 @@ async function provision(
     step = 'attach';
     checkTime();
     const { certificateArn, certificateId } = certificate;
-    const [recorded, policy, principal] = await Promise.allSettled([
-      inventory.recordCertificate(device, certificate, progress, clock()),
+    const [committed, policy, principal] = await Promise.allSettled([
+      inventory.complete(
+        device,
+        certificate,
+        { ...progress, policyAttached: true, thingAttached: true },
+        clock(),
+      ),
       iot.attachPolicy(settings.policyName, certificateArn),
       iot.attachThingPrincipal(device.thingName, certificateArn),
     ]);
     progress.policyAttached = policy.status === 'fulfilled';
     progress.thingAttached = principal.status === 'fulfilled';
-    const attached = firstFailure(recorded, policy, principal);
-    if (attached !== undefined) throw attached;
-
-    step = 'activate';
-    checkTime();
-    // Marked before the call: an activation whose answer is lost may still have landed.
-    progress.certificateActive = true;
-    await iot.activateCertificate(certificateId);
-    try {
-      await inventory.markActive(device, progress, clock());
-    } catch (error) {
-      // The write may have landed with its answer lost: then the registration is complete, and must
-      // not be rolled back under a record that says ACTIVE.
-      if (await completed(device, certificateId, inventory)) return certificate;
-      throw error;
+    // A commit whose answer was lost may have landed: then it stands, and nothing may be rolled back
+    // under a record that says ACTIVE.
+    if (committed.status === 'rejected' && !(await completed(device, certificateId, inventory))) {
+      throw firstFailure(committed, policy, principal);
     }
-    return certificate;
+    attachments = [policy, principal];
   } catch (error) {
-    await recordFailure(device, step, error, { certificate, progress }, deps, clock, logger);
+    if (error instanceof ThrottledError && step === 'create' && key.csrSha256 !== SERVER_KEYGEN) {
+      await pause(device, { certificate, progress }, deps, clock, logger);
+    } else {
+      await recordFailure(device, step, error, { certificate, progress }, deps, clock, logger);
+    }
     throw error;
+  }
+  await settleAttachments({ ...device, ...certificate }, attachments, deps, clock, logger);
+  return certificate;
+}
+
+/**
+ * After the commit: an attachment that failed is noted on the record, and the device told to come
+ * back (429 while AWS IoT throttles, else 503, with Retry-After); its retry is a replay, which
+ * re-attaches. With a server-generated key the device never got it: its retry is a re-issue.
+ */
+async function settleAttachments(
+  device: DeviceRecord,
+  attachments: PromiseSettledResult<void>[],
+  deps: RegistrationDeps,
+  clock: () => Date,
+  logger: Logger,
+): Promise<void> {
+  const failed = firstFailure(...attachments);
+  if (failed === undefined) return;
+  const error = errorCode(failed);
+  logger.error('registration committed; an attachment failed, the retry re-attaches', {
+    thingName: device.thingName,
+    certificateId: device.certificateId,
+    error: failed instanceof Error ? describeError(failed) : error,
+  });
+  metric(logger, 'AttachmentsPending', { error });
+  await deps.inventory
+    .noteAttachments(device, { error, at: clock().toISOString() })
+    .catch((noteError: unknown) =>
+      logger.error('could not note the pending attachments', { error: noteError }),
+    );
+  if (failed instanceof ThrottledError) throw failed;
+  throw new ServiceUnavailableError('the device is registered but not yet usable; retry', {
+    retryAfterSeconds: failed instanceof AppError ? (failed.retryAfterSeconds ?? 2) : 2,
+    cause: failed,
+  });
+}
+
+/**
+ * A replay re-attaches the certificate (idempotent in AWS IoT): the commit is sent beside the
+ * attachments, so a registration may be ACTIVE with an attachment missing (its attempt died, or an
+ * attachment failed) until its device asks again.
+ */
+async function reattach(device: DeviceRecord, deps: RegistrationDeps, logger: Logger): Promise<void> {
+  const certificate = recordedCertificate(device);
+  if (!certificate) throw new Error('device record has no certificate');
+  await Promise.all([
+    deps.iot.attachPolicy(deps.settings.policyName, certificate.certificateArn),
+    deps.iot.attachThingPrincipal(device.thingName, certificate.certificateArn),
+  ]);
+  if (device.attachmentsPending) {
+    await deps.inventory
+      .noteAttachments(device, undefined)
+      .catch((error: unknown) => logger.error('could not clear the pending attachments note', { error }));
+  }
+}
+
+/**
+ * AWS IoT throttled the attempt before its commit: what it made stays (recorded, lease released, still
+ * PROVISIONING) for the device's retry, which resumes it; the reconciler rolls it back if none comes.
+ */
+async function pause(
+  device: DeviceRecord,
+  created: { certificate: IssuedCertificate | undefined; progress: Progress },
+  deps: RegistrationDeps,
+  clock: () => Date,
+  logger: Logger,
+): Promise<void> {
+  try {
+    await deps.inventory.pause(device, created.certificate, created.progress, clock());
+    logger.warn('registration paused: AWS IoT is throttling', { thingName: device.thingName });
+    metric(logger, 'RegistrationPaused');
+  } catch (error) {
+    // The lease lapses: the retry takes over, or the reconciler rolls back; the sweep finds the certificate.
+    logger.error('could not record the paused registration', { error });
   }
 }
 
@@ -486,7 +576,7 @@ async function recordFailure(
   clock: () => Date,
   logger: Logger,
 ): Promise<void> {
-  const reason = error instanceof AppError ? error.code : error instanceof Error ? error.name : 'Unknown';
+  const reason = errorCode(error);
   logger.error('registration failed; rolling back', {
     step,
     thingName: device.thingName,
@@ -532,6 +622,11 @@ async function recordFailure(
     step,
     leftovers: outcome.leftovers,
   });
+}
+
+/** The error's stable code or name, never its message (AWS messages can echo input). */
+function errorCode(error: unknown): string {
+  return error instanceof AppError ? error.code : error instanceof Error ? error.name : 'Unknown';
 }
 
 function firstFailure(...results: PromiseSettledResult<unknown>[]): unknown {

@@ -6,7 +6,7 @@ import { describeError, type Logger } from '../logger.js';
 export interface RollbackTarget {
   policyName: string;
   thingName: string;
-  certificate?: IssuedCertificate;
+  certificate?: Pick<IssuedCertificate, 'certificateId' | 'certificateArn'>;
 }
 
 export interface RollbackOutcome {

@@ -7,7 +7,7 @@ import { LEASE_MS } from '../../shared/registration/register-device.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import {
   createWorld,
-  dyingAtAttachPolicy,
+  dyingAtCommit,
   reconcileIn,
   registerIn,
   runScenario,
@@ -146,16 +146,18 @@ describe('retries that replace a certificate', () => {
     expect(await checkInvariants(world.stores)).toEqual([]);
   });
 
-  it('replaces the unfinished certificate when a device whose attempt died retries with a new CSR for the same key', async () => {
+  it('replaces the unfinished certificate when a device whose attempt was paused retries with a new CSR for the same key', async () => {
     const token = await seedClaim(world);
     const keys = keyPair('ec-p256', true);
-    void registerIn(
-      { ...world, gateway: dyingAtAttachPolicy(world.gateway) as World['gateway'] },
-      token,
-      'SN-NEWCSR',
-      buildCsr({ keys, commonName: 'first' }).pem,
-    ).catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // CreateThing throttles: the attempt pauses with its certificate recorded.
+    world.emulator.behaviour.set({
+      '*': { ratePerSecond: 0 },
+      CreateThing: { ratePerSecond: 0.001, burst: 0.5 },
+    });
+    const paused = await codeRejectedBy(
+      registerIn(world, token, 'SN-NEWCSR', buildCsr({ keys, commonName: 'first' }).pem),
+    );
+    world.emulator.behaviour.set({ '*': { ratePerSecond: 0 } });
     const unfinished = (await world.inventory.getDevice('SN-NEWCSR'))?.certificateId as string;
     const later = new Date(Date.now() + LEASE_MS + 1_000);
 
@@ -167,6 +169,7 @@ describe('retries that replace a certificate', () => {
       () => later,
     );
 
+    expect(paused).toBe('THROTTLED');
     expect(unfinished).toEqual(expect.any(String));
     expect(retry.body.certificateId).not.toBe(unfinished);
     expect(await exists(unfinished)).toBe(false);
@@ -191,7 +194,7 @@ describe('the reconciler', () => {
     const serials = ['SN-STALE-1', 'SN-STALE-2', 'SN-STALE-3'];
     for (const serial of serials) {
       const token = await seedClaim(world);
-      void registerDevice(serial, token, dyingAtAttachPolicy(world.gateway) as World['gateway']);
+      void registerDying(serial, token);
     }
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const later = new Date(Date.now() + LEASE_MS + 1_000);
@@ -206,7 +209,8 @@ describe('the reconciler', () => {
   }, 30_000);
 });
 
-/** Starts a registration through `gateway` without waiting for it (it may never finish). */
-function registerDevice(serial: string, token: string, gateway: World['gateway']): Promise<unknown> {
-  return registerIn({ ...world, gateway }, token, serial, buildCsr().pem).catch(() => undefined);
+/** Starts a registration that dies before its commit lands, without waiting for it. */
+function registerDying(serial: string, token: string): Promise<unknown> {
+  const inventory = dyingAtCommit(world.inventory) as World['inventory'];
+  return registerIn({ ...world, inventory }, token, serial, buildCsr().pem).catch(() => undefined);
 }

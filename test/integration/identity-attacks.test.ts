@@ -3,7 +3,6 @@ import {
   AttachThingPrincipalCommand,
   CreateCertificateFromCsrCommand,
   CreateThingCommand,
-  DescribeCertificateCommand,
   UpdateCertificateCommand,
 } from '@aws-sdk/client-iot';
 import { afterEach, beforeEach, expect, inject, it } from 'vitest';
@@ -17,8 +16,10 @@ import { reconcile, SWEEP_MIN_AGE_MS } from '../../shared/registration/reconcile
 import { LEASE_MS } from '../../shared/registration/register-device.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import {
+  certificateIds as allCertificateIds,
+  certificateStatus,
   createWorld,
-  dyingAtAttachPolicy,
+  dyingAtCommit,
   POLICY,
   reconcileIn,
   registerIn,
@@ -40,9 +41,8 @@ afterEach(async () => {
   await world.close();
 });
 
-const statusOf = async (certificateId: string) =>
-  (await world.stores.iot.send(new DescribeCertificateCommand({ certificateId })).catch(() => undefined))
-    ?.certificateDescription?.status ?? 'deleted';
+const statusOf = (certificateId: string) => certificateStatus(world, certificateId);
+const certificateIds = () => allCertificateIds(world);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -114,7 +114,7 @@ it('completes a registration whose final write landed but whose answer was lost'
 it('keeps a device retry out while the reconciler still works on its record, then lets it finish', async () => {
   const token = await seedClaim(world);
   const csr = buildCsr();
-  void registerIn({ ...world, gateway: dyingAtAttachPolicy(world.gateway) as never }, token, 'SN-R', csr.pem);
+  void registerIn({ ...world, inventory: dyingAtCommit(world.inventory) as never }, token, 'SN-R', csr.pem);
   await sleep(1_500);
   world.emulator.behaviour.set({ '*': { ratePerSecond: 0 }, DetachPolicy: { latencyMs: 2_000 } });
   const t1 = new Date(Date.now() + LEASE_MS + 1_000);
@@ -172,15 +172,18 @@ it('lets a device whose CSR AWS IoT refused come back with another key', async (
   expect(await checkInvariants(world.stores)).toEqual([]);
 });
 
-it('deactivates the certificate of an attempt that died after its activation landed, when it is replaced', async () => {
+it('retires the ACTIVE, attached certificate of an attempt that died before its commit, once the retry has replaced it', async () => {
   const token = await seedClaim(world);
   const keys = keyPair('ec-p256', true);
-  const dying = Object.assign(Object.create(world.inventory) as DynamoDbInventory, {
-    markActive: () => new Promise<void>(() => {}),
-  });
-  void registerIn({ ...world, inventory: dying }, token, 'SN-STALE', buildCsr({ keys }).pem);
+  const before = await certificateIds();
+  void registerIn(
+    { ...world, inventory: dyingAtCommit(world.inventory) as never },
+    token,
+    'SN-STALE',
+    buildCsr({ keys }).pem,
+  );
   await sleep(1_500);
-  const previous = await world.inventory.getDevice('SN-STALE');
+  const unrecorded = [...(await certificateIds())].filter((id) => !before.has(id));
   const later = () => new Date(Date.now() + LEASE_MS + 1_000);
 
   const retry = await registerIn(
@@ -190,16 +193,20 @@ it('deactivates the certificate of an attempt that died after its activation lan
     buildCsr({ keys, commonName: 'again' }).pem,
     later,
   );
+  const report = await reconcileIn(world, new Date(Date.now() + SWEEP_MIN_AGE_MS + 1_000));
 
-  expect(await statusOf(previous?.certificateId as string)).toBe('deleted');
+  expect(unrecorded).toHaveLength(1);
   expect(retry.status).toBe(201);
-  expect(await checkInvariants(world.stores, { now: later() })).toEqual([]);
+  expect(report.certificatesRetired).toBe(1);
+  expect(await statusOf(unrecorded[0] as string)).toBe('deleted');
+  expect(await statusOf(retry.body.certificateId)).toBe('ACTIVE');
+  expect(await checkInvariants(world.stores)).toEqual([]);
 }, 60_000);
 
 it('sweeps certificates even when its device passes are cut short by a backlog', async () => {
   world.emulator.behaviour.set({
     '*': { ratePerSecond: 0 },
-    AttachPolicy: { fault: { error: 'ServiceUnavailableException' } },
+    CreateCertificateFromCsr: { fault: { error: 'ServiceUnavailableException' } },
     DeleteThing: { fault: { error: 'InternalFailureException' } },
   });
   for (const serial of ['SN-STUCK-1', 'SN-STUCK-2']) {
@@ -255,7 +262,7 @@ it('keeps a resumed registration out while an operator decommissions the device,
   // A FAILED record that keeps its certificate (it could not be deleted): the resume would reuse it.
   world.emulator.behaviour.set({
     '*': { ratePerSecond: 0 },
-    AttachPolicy: { fault: { error: 'ServiceUnavailableException' } },
+    CreateThing: { fault: { error: 'InvalidRequestException', times: 1 } },
     DeleteCertificate: { fault: { error: 'InternalFailureException' } },
   });
   await codeRejectedBy(registerIn(world, token, 'SN-DECOM', csr.pem));
@@ -279,7 +286,7 @@ it('issues a new certificate when the one its failed attempt kept was revoked me
   const csr = buildCsr();
   world.emulator.behaviour.set({
     '*': { ratePerSecond: 0 },
-    AttachPolicy: { fault: { error: 'ServiceUnavailableException' } },
+    CreateThing: { fault: { error: 'InvalidRequestException', times: 1 } },
     DeleteCertificate: { fault: { error: 'InternalFailureException' } },
   });
   await codeRejectedBy(registerIn(world, token, 'SN-REVOKED', csr.pem));

@@ -22,7 +22,13 @@ import { parseRegisterRequest } from '../../shared/registration/request.js';
 import { NOW, newClaim, newSerial } from '../support/claims.js';
 import { localDynamoDb, localInventory, putClaim, readClaim, readDevice } from '../support/dynamodb.js';
 import { codeRejectedBy } from '../support/error-code.js';
-import { CREDENTIALS_ENDPOINT, DATA_ENDPOINT, iotError, stubbedIot } from '../support/iot-mock.js';
+import {
+  CREDENTIALS_ENDPOINT,
+  DATA_ENDPOINT,
+  iotError,
+  newCertificate,
+  stubbedIot,
+} from '../support/iot-mock.js';
 
 const dynamo = localDynamoDb();
 const inventory = localInventory(dynamo);
@@ -100,11 +106,9 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     expect(result.body).not.toHaveProperty('privateKey');
     expect(callsOf(CreateCertificateFromCsrCommand)[0]?.args[0].input).toEqual({
       certificateSigningRequest: csrFor(serial).pem,
-      setAsActive: false,
+      setAsActive: true,
     });
-    expect(callsOf(UpdateCertificateCommand).map((call) => call.args[0].input)).toEqual([
-      { certificateId: result.body.certificateId, newStatus: 'ACTIVE' },
-    ]);
+    expect(callsOf(UpdateCertificateCommand)).toHaveLength(0);
     expect(callsOf(AttachPolicyCommand)[0]?.args[0].input).toEqual({
       policyName: 'device-policy',
       target: result.body.certificateArn,
@@ -264,27 +268,29 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     expect(after.status).toBe(200);
   });
 
-  describe('when AWS IoT fails after the certificate exists', () => {
-    it('rolls the chain back in AWS order, records FAILED, and never activates the certificate', async () => {
+  describe('when AWS IoT fails after the certificate exists, before the commit', () => {
+    it('rolls the chain back in AWS order, deactivating the certificate (created ACTIVE) before deleting it, and records FAILED', async () => {
       const { token } = await seed();
       const serial = newSerial();
-      iot.stub.on(AttachPolicyCommand).rejects(iotError('InvalidRequestException'));
+      iot.stub.on(CreateThingCommand).rejects(iotError('InvalidRequestException'));
 
       expect(await codeRejectedBy(register(token, serial))).toBe('InvalidRequestException');
 
       const certificateId = callsOf(DeleteCertificateCommand)[0]?.args[0].input.certificateId;
       expect(certificateId).toEqual(expect.stringMatching(/^[0-9a-f]{64}$/));
-      expect(callsOf(UpdateCertificateCommand)).toHaveLength(0);
+      expect(callsOf(UpdateCertificateCommand).map((call) => call.args[0].input)).toEqual([
+        { certificateId, newStatus: 'INACTIVE' },
+      ]);
       expect(callsOf(DetachPolicyCommand)).toHaveLength(1);
       expect(callsOf(DetachThingPrincipalCommand)).toHaveLength(1);
-      expect(callsOf(DeleteThingCommand)[0]?.args[0].input).toEqual({ thingName: serial });
+      expect(callsOf(AttachPolicyCommand)).toHaveLength(0);
       const device = await readDevice(dynamo, serial);
       // The deleted certificate is history (in the failure), no longer the record's certificate.
       expect(device).not.toHaveProperty('certificateId');
       expect(device).toMatchObject({
         status: 'FAILED',
         failure: {
-          step: 'attach',
+          step: 'create',
           error: 'InvalidRequestException',
           rollback: 'COMPLETED',
           leftovers: [],
@@ -303,13 +309,12 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     it('records an incomplete rollback with its leftovers when the certificate cannot be deleted', async () => {
       const { token } = await seed();
       const serial = newSerial();
-      iot.stub.on(AttachPolicyCommand).rejects(iotError('InvalidRequestException'));
+      iot.stub.on(CreateThingCommand).rejects(iotError('InvalidRequestException'));
       iot.stub.on(DeleteCertificateCommand).rejects(iotError('InvalidRequestException'));
 
       await codeRejectedBy(register(token, serial));
 
       const device = await readDevice(dynamo, serial);
-      expect(callsOf(UpdateCertificateCommand)).toHaveLength(0);
       expect(device?.failure).toMatchObject({
         rollback: 'INCOMPLETE',
         leftovers: [`inactive-certificate:${device?.certificateId}`],
@@ -319,7 +324,7 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     it('lets the same device retry with the same single-use token and succeed', async () => {
       const { token, claim } = await seed();
       const serial = newSerial();
-      iot.stub.on(AttachPolicyCommand).rejectsOnce(iotError('InternalFailureException'));
+      iot.stub.on(CreateThingCommand).rejectsOnce(iotError('InternalFailureException'));
       expect(await codeRejectedBy(register(token, serial))).toBe('SERVICE_UNAVAILABLE');
 
       const retry = await register(token, serial);
@@ -333,23 +338,62 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     });
   });
 
-  it('answers THROTTLED with Retry-After when AWS IoT throttles certificate creation, and removes the thing', async () => {
+  describe('when an attachment fails beside the commit', () => {
+    it('keeps the registration (ACTIVE, the failure noted, 503 with Retry-After); the retry re-attaches and clears the note', async () => {
+      const { token } = await seed();
+      const serial = newSerial();
+      iot.stub.on(AttachPolicyCommand).rejectsOnce(iotError('InvalidRequestException'));
+
+      let thrown: AppError | undefined;
+      await register(token, serial).catch((error: AppError) => {
+        thrown = error;
+      });
+
+      expect(thrown).toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryAfterSeconds: expect.any(Number) });
+      expect(callsOf(DeleteCertificateCommand)).toHaveLength(0);
+      expect(callsOf(DetachPolicyCommand)).toHaveLength(0);
+      expect(await readDevice(dynamo, serial)).toMatchObject({
+        status: 'ACTIVE',
+        attachmentsPending: { error: 'InvalidRequestException' },
+      });
+
+      const retry = await register(token, serial);
+
+      expect(retry.status).toBe(200);
+      expect(callsOf(AttachPolicyCommand).map((call) => call.args[0].input)).toEqual([
+        { policyName: 'device-policy', target: retry.body.certificateArn },
+        { policyName: 'device-policy', target: retry.body.certificateArn },
+      ]);
+      expect(await readDevice(dynamo, serial)).not.toHaveProperty('attachmentsPending');
+    });
+  });
+
+  it('pauses when AWS IoT throttles certificate creation (THROTTLED, Retry-After, the thing kept), and the retry resumes', async () => {
     const { token } = await seed();
     const serial = newSerial();
-    iot.stub.on(CreateCertificateFromCsrCommand).rejects(iotError('ThrottlingException'));
+    iot.stub
+      .on(CreateCertificateFromCsrCommand)
+      .rejectsOnce(iotError('ThrottlingException'))
+      .callsFake(() => newCertificate());
 
     let thrown: AppError | undefined;
     await register(token, serial).catch((error: AppError) => {
       thrown = error;
     });
 
-    expect(thrown).toMatchObject({ code: 'THROTTLED', retryAfterSeconds: 2 });
-    expect(callsOf(DeleteThingCommand)).toHaveLength(1);
-    expect(callsOf(UpdateCertificateCommand)).toHaveLength(0);
+    expect(thrown).toMatchObject({ code: 'THROTTLED', retryAfterSeconds: expect.any(Number) });
+    expect(callsOf(DeleteThingCommand)).toHaveLength(0);
     expect(await readDevice(dynamo, serial)).toMatchObject({
-      status: 'FAILED',
-      failure: { step: 'create', rollback: 'COMPLETED' },
+      status: 'PROVISIONING',
+      leaseUntil: 0,
+      progress: { thing: true, certificate: false },
     });
+
+    const retry = await register(token, serial);
+
+    expect(retry.status).toBe(201);
+    expect(callsOf(CreateThingCommand)).toHaveLength(1);
+    expect(await readDevice(dynamo, serial)).toMatchObject({ status: 'ACTIVE' });
   });
 
   it('answers THING_NAME_TAKEN, and deletes only its own certificate, when a stranger owns the thing name', async () => {

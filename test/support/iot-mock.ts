@@ -62,7 +62,7 @@ export function answerLikeAwsIot(stub: AwsClientStub<IoTClient>): AwsClientStub<
   return stub;
 }
 
-function newCertificate() {
+export function newCertificate() {
   const certificateId = randomBytes(32).toString('hex');
   return {
     certificateId,

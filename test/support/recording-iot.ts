@@ -33,6 +33,10 @@ export class RecordingIot implements IotGateway {
     await this.record('describeCertificate');
     return { ...certificate, status: 'INACTIVE', creationDate: new Date(0) };
   }
+  async thingPrincipals(): Promise<string[]> {
+    await this.record('thingPrincipals');
+    return [];
+  }
   async principalThings(): Promise<string[]> {
     await this.record('principalThings');
     return [];

@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreatePolicyCommand } from '@aws-sdk/client-iot';
+import {
+  CreatePolicyCommand,
+  DescribeCertificateCommand,
+  ListCertificatesCommand,
+} from '@aws-sdk/client-iot';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
 import type { BehaviourConfig } from '../../sandbox/iot/behaviour.js';
@@ -8,7 +12,7 @@ import { buildCsr } from '../../sandbox/pki/csr.js';
 import { createTables, resourcesOf } from '../../sandbox/tables.js';
 import { iotClient, RETRY } from '../../shared/aws-clients.js';
 import { type ClaimSpec, mintClaim } from '../../shared/claims/mint-claim.js';
-import { AppError, ThrottledError } from '../../shared/errors.js';
+import { AppError, ServiceUnavailableError, ThrottledError } from '../../shared/errors.js';
 import { DynamoDbInventory } from '../../shared/inventory/dynamodb-inventory.js';
 import type { Inventory } from '../../shared/inventory/inventory.js';
 import type { DeviceRecord } from '../../shared/inventory/model.js';
@@ -66,6 +70,20 @@ export async function createWorld(dynamodbEndpoint: string): Promise<World> {
   };
 }
 
+/** The ids of every certificate in this world's emulator. */
+export async function certificateIds(world: World): Promise<Set<string>> {
+  const page = await world.stores.iot.send(new ListCertificatesCommand({ pageSize: 250 }));
+  return new Set(page.certificates?.map((c) => c.certificateId as string));
+}
+
+/** A certificate's status in this world's emulator, or 'deleted'. */
+export async function certificateStatus(world: World, certificateId: string): Promise<string> {
+  const described = await world.stores.iot
+    .send(new DescribeCertificateCommand({ certificateId }))
+    .catch(() => undefined);
+  return described?.certificateDescription?.status ?? 'deleted';
+}
+
 /** One reconciler run over this world, as the scheduled function would do it at `clock`. */
 export function reconcileIn(world: World, clock: Date, maxDevices = 100) {
   return reconcile({
@@ -79,11 +97,31 @@ export function reconcileIn(world: World, clock: Date, maxDevices = 100) {
   });
 }
 
-/** The gateway as an attempt sees it that dies (a Lambda timeout or crash) while attaching the policy. */
+/**
+ * The gateway as an attempt sees it that dies (a Lambda timeout or crash) while attaching the policy:
+ * after its commit, which is sent beside the attachments.
+ */
 export function dyingAtAttachPolicy(gateway: IotGateway): IotGateway {
   return Object.assign(Object.create(gateway) as IotGateway, {
     attachPolicy: () => new Promise<void>(() => {}),
   });
+}
+
+/** The inventory as an attempt sees it that dies while its commit is in flight (never lands). */
+export function dyingAtCommit(inventory: Inventory): Inventory {
+  return Object.assign(Object.create(inventory) as Inventory, {
+    complete: () => new Promise<void>(() => {}),
+  });
+}
+
+/** The inventory of an attempt whose commit fails (after the attachments it was sent beside landed). */
+function failingCommit(error: Error): (inventory: Inventory) => Inventory {
+  return (inventory) =>
+    Object.assign(Object.create(inventory) as Inventory, {
+      complete: async () => {
+        throw error;
+      },
+    });
 }
 
 /** A claim in this world (single-use, CSR only, unless `spec` says otherwise); returns its token. */
@@ -118,7 +156,11 @@ export function registerIn(
   });
 }
 
-export type Outcome = 'completed' | 'rolled back' | 'refused' | 'died';
+/**
+ * What the first attempt ended in: `paused` (AWS IoT throttled it before its commit: progress kept,
+ * lease released), `committed` (ACTIVE, but an attachment failed: the retry re-attaches).
+ */
+export type Outcome = 'completed' | 'committed' | 'paused' | 'rolled back' | 'refused' | 'died';
 
 export interface Scenario {
   name: string;
@@ -198,9 +240,13 @@ export async function runScenario(world: World, scenario: Scenario): Promise<Sce
       ? 'completed'
       : answer.startsWith('no answer')
         ? 'died'
-        : device
-          ? 'rolled back'
-          : 'refused';
+        : device?.status === 'ACTIVE'
+          ? 'committed'
+          : device?.status === 'PROVISIONING' && device.leaseUntil === 0
+            ? 'paused'
+            : device
+              ? 'rolled back'
+              : 'refused';
   // The reconciler has not run yet: a certificate whose creation's answer was lost is still unreferenced.
   const violationsAfterFirst = await checkInvariants(world.stores, {
     allowStale: true,
@@ -237,20 +283,18 @@ export async function runScenario(world: World, scenario: Scenario): Promise<Sce
 }
 
 function describeRollback(device: DeviceRecord | undefined, outcome: Outcome): string {
-  if (outcome === 'completed' || !device) return '-';
+  if (outcome === 'completed' || outcome === 'committed' || outcome === 'paused' || !device) return '-';
   if (device.status === 'PROVISIONING') return 'by the retry or the reconciler, once the lease lapses';
   return device.failure
     ? `${device.failure.rollback}${device.failure.leftovers.length ? ` (${device.failure.leftovers.join(', ')})` : ''}`
     : '-';
 }
 
-const SAGA_OPERATIONS = [
-  'CreateCertificateFromCsr',
-  'CreateThing',
-  'AttachPolicy',
-  'AttachThingPrincipal',
-  'UpdateCertificate',
-];
+/** The IoT calls of a registration: two before its commit, two sent beside it. */
+const BEFORE_COMMIT = ['CreateCertificateFromCsr', 'CreateThing'];
+const BESIDE_COMMIT = ['AttachPolicy', 'AttachThingPrincipal'];
+const SAGA_OPERATIONS = [...BEFORE_COMMIT, ...BESIDE_COMMIT];
+const beforeCommit = (operation: string) => BEFORE_COMMIT.includes(operation);
 
 /** Every scenario the fault tests and `npm run scenarios` run. */
 export const SCENARIOS: Scenario[] = [
@@ -264,12 +308,12 @@ export const SCENARIOS: Scenario[] = [
     {
       name: `${operation} keeps failing (ServiceUnavailableException)`,
       behaviour: { [operation]: { fault: { error: 'ServiceUnavailableException' } } },
-      expected: 'rolled back',
+      expected: beforeCommit(operation) ? 'rolled back' : 'committed',
     },
     {
       name: `${operation} keeps throttling`,
       behaviour: { [operation]: { ratePerSecond: 0.001, burst: 0.5 } },
-      expected: 'rolled back',
+      expected: beforeCommit(operation) ? 'paused' : 'committed',
     },
   ]),
   ...SAGA_OPERATIONS.flatMap((operation): Scenario[] => [
@@ -283,14 +327,14 @@ export const SCENARIOS: Scenario[] = [
     {
       name: `${operation} lands every time but every answer is lost`,
       behaviour: { [operation]: { fault: { error: 'ServiceUnavailableException', landed: true } } },
-      expected: 'rolled back',
+      expected: beforeCommit(operation) ? 'rolled back' : 'committed',
       orphans: operation === 'CreateCertificateFromCsr' ? RETRY.maxAttempts : 0,
     },
   ]),
   {
-    name: 'AttachThingPrincipal keeps failing; detachments take 2 s to propagate',
+    name: 'the commit fails after the attachments landed; detachments take 2 s to propagate',
+    inventory: failingCommit(new ServiceUnavailableError('the inventory is unavailable')),
     behaviour: {
-      AttachThingPrincipal: { fault: { error: 'ServiceUnavailableException' } },
       DetachThingPrincipal: { propagationMs: 2_000 },
       DetachPolicy: { propagationMs: 2_000 },
     },
@@ -299,9 +343,9 @@ export const SCENARIOS: Scenario[] = [
     rollback: 'COMPLETED',
   },
   {
-    name: 'AttachThingPrincipal keeps failing; detachments outlast the rollback budget (10 s)',
+    name: 'the commit fails after the attachments landed; detachments outlast the rollback budget (10 s)',
+    inventory: failingCommit(new ServiceUnavailableError('the inventory is unavailable')),
     behaviour: {
-      AttachThingPrincipal: { fault: { error: 'ServiceUnavailableException' } },
       DetachThingPrincipal: { propagationMs: 10_000 },
       DetachPolicy: { propagationMs: 10_000 },
     },
@@ -324,33 +368,34 @@ export const SCENARIOS: Scenario[] = [
     expected: 'completed',
   },
   {
-    name: 'AttachPolicy keeps failing and the certificate cannot be deleted',
-    behaviour: {
-      AttachPolicy: { fault: { error: 'ServiceUnavailableException' } },
-      DeleteCertificate: { fault: { error: 'InternalFailureException' } },
-    },
+    name: 'the commit fails and the certificate cannot be deleted',
+    inventory: failingCommit(new ServiceUnavailableError('the inventory is unavailable')),
+    behaviour: { DeleteCertificate: { fault: { error: 'InternalFailureException' } } },
     expected: 'rolled back',
   },
   {
-    name: 'DynamoDB throttles marking the device ACTIVE',
-    inventory: (inventory) =>
-      Object.assign(Object.create(inventory) as Inventory, {
-        markActive: async () => {
-          throw new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1 });
-        },
-      }),
+    name: 'DynamoDB throttles the commit',
+    inventory: failingCommit(new ThrottledError('the inventory is throttling', { retryAfterSeconds: 1 })),
     expected: 'rolled back',
   },
   {
-    name: 'the attempt dies after creating the certificate; the device retries',
+    name: 'the attempt dies after its commit, before the policy is attached; the device retries (a replay re-attaches)',
     iot: dyingAtAttachPolicy,
     expected: 'died',
   },
   {
-    name: 'the attempt dies after creating the certificate; the reconciler rolls back, then the device retries',
-    iot: dyingAtAttachPolicy,
+    name: 'the attempt dies before its commit lands; the device retries',
+    inventory: dyingAtCommit,
+    expected: 'died',
+    // Created and attached, never recorded: the sweep retires it.
+    orphans: 1,
+  },
+  {
+    name: 'the attempt dies before its commit lands; the reconciler rolls back, then the device retries',
+    inventory: dyingAtCommit,
     after: 'reconcile then retry',
     expected: 'died',
+    // The reconciler's rollback retires it, found on the thing.
   },
 ];
 
