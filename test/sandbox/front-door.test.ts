@@ -24,6 +24,8 @@ let lambda: Server;
 let lambdaEndpoint: string;
 let door: RunningFrontDoor | undefined;
 const invoked: { functionName: string; event: Record<string, unknown> }[] = [];
+/** The door's log lines (request id, route, status, and why it refused). */
+const logged: string[] = [];
 let behaviour: Behaviour;
 
 const echo: Behaviour = async (event) => ({
@@ -64,6 +66,7 @@ beforeEach(async () => {
   await door?.close();
   door = undefined;
   invoked.length = 0;
+  logged.length = 0;
   behaviour = echo;
 });
 
@@ -75,6 +78,7 @@ async function open(options: { integrationTimeoutMs?: number; api?: ApiConfig } 
       region,
       accountId: '000000000000',
       credentials: [admin],
+      log: (line) => logged.push(line),
       ...(options.integrationTimeoutMs ? { integrationTimeoutMs: options.integrationTimeoutMs } : {}),
     },
     '127.0.0.1',
@@ -260,9 +264,53 @@ describe('the front door (HTTP API in front of the functions)', () => {
       expect([answer.status, answer.text]).toEqual([500, '{"message":"Internal Server Error"}']);
   });
 
+  it('throttles a route with its own lower limit (RouteSettings) with 429 where the stage default would not, and keeps the default for the others', async () => {
+    const base = await open({
+      api: {
+        ...api,
+        throttle: { rateLimit: 1, burstLimit: 5 },
+        routeThrottles: { 'POST /register': { rateLimit: 1, burstLimit: 2 } },
+      },
+    });
+
+    const registers = await Promise.all(Array.from({ length: 5 }, () => register(base)));
+    const lists = await Promise.all(Array.from({ length: 6 }, () => signed(base, 'GET', '/devices')));
+
+    expect(registers.map((answer) => answer.status).sort()).toEqual([201, 201, 429, 429, 429]);
+    // register's requests took nothing from the stage's bucket: the other route still has its 5.
+    expect(lists.map((answer) => answer.status).sort()).toEqual([201, 201, 201, 201, 201, 429]);
+    expect(logged.filter((line) => line.includes('(POST /register) 429'))).toEqual(
+      Array.from({ length: 3 }, () => expect.stringMatching(/ route throttling$/)),
+    );
+    expect(logged.filter((line) => line.includes('(GET /devices) 429'))).toEqual([
+      expect.stringMatching(/ stage throttling$/),
+    ]);
+  });
+
+  it('refuses route settings for a route key the API does not have, as AWS refuses such a stage', () => {
+    const printed = {
+      functions: {
+        register: { name: 'register', events: [{ httpApi: { method: 'POST', path: '/register' } }] },
+      },
+      resources: {
+        extensions: {
+          HttpApiStage: {
+            Properties: {
+              RouteSettings: { 'POST /registr': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 1 } },
+            },
+          },
+        },
+      },
+    } satisfies PrintedService;
+
+    expect(() => apiConfigOf(printed)).toThrow(/"POST \/registr", which is no route/);
+  });
+
   it('throttles beyond the stage burst with 429 {"message":"Too Many Requests"} (token bucket)', async () => {
     // serverless.yml declares 100/s with a burst of 200 (first test); a small bucket shows the same rule.
-    const base = await open({ api: { ...api, throttle: { rateLimit: 1, burstLimit: 5 } } });
+    const base = await open({
+      api: { ...api, throttle: { rateLimit: 1, burstLimit: 5 }, routeThrottles: {} },
+    });
 
     const answers = await Promise.all(Array.from({ length: 10 }, () => register(base)));
 
