@@ -87,6 +87,19 @@ async function open(options: { integrationTimeoutMs?: number; api?: ApiConfig } 
   return door.url;
 }
 
+/** Holds every function invocation until `release()`, so that requests pile up as in a burst. */
+function holdFunctions(): { release: () => void } {
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  behaviour = async (event) => {
+    await held;
+    return echo(event);
+  };
+  return { release: () => release() };
+}
+
 async function call(url: string, init: RequestInit = {}) {
   const response = await fetch(url, init);
   return { status: response.status, headers: response.headers, text: await response.text() };
@@ -132,11 +145,12 @@ async function signed(
 }
 
 describe('the front door (HTTP API in front of the functions)', () => {
-  it('reads the routes, the stage throttling and reserved concurrency from serverless.yml', () => {
+  it('reads the routes, the stage and route throttling and reserved concurrency from serverless.yml', () => {
     expect(api.throttle).toEqual({ rateLimit: 100, burstLimit: 200 });
+    expect(api.routeThrottles).toEqual({ 'POST /register': { rateLimit: 15, burstLimit: 10 } });
     expect(api.routes.map((route) => [route.routeKey, route.iam, route.reservedConcurrency])).toEqual(
       expect.arrayContaining([
-        ['POST /register', false, 40],
+        ['POST /register', false, 100],
         ['POST /claims', true, undefined],
         ['GET /devices/{serialNumber}', true, undefined],
         ['POST /devices/{serialNumber}/decommission', true, undefined],
@@ -240,28 +254,39 @@ describe('the front door (HTTP API in front of the functions)', () => {
     expect(invoked).toEqual([]);
   });
 
-  it('holds a burst beyond register’s reserved concurrency (40) at the door, with no 200 anywhere', async () => {
-    let release: () => void = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    behaviour = async (event) => {
-      await held;
-      return echo(event);
-    };
-    const base = await open();
+  it('answers a burst beyond register’s reserved concurrency (100) with 500s when no throttling holds it first', async () => {
+    const held = holdFunctions();
+    // Without its route's own limits, register is on the stage default (burst 200).
+    const base = await open({ api: { ...api, routeThrottles: {} } });
 
-    const burst = Array.from({ length: 50 }, () => register(base));
+    const burst = Array.from({ length: 110 }, () => register(base));
     await new Promise((resolve) => setTimeout(resolve, 500));
-    release();
+    held.release();
     const answers = await Promise.all(burst);
 
-    expect(invoked).toHaveLength(40);
-    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(40);
+    expect(invoked).toHaveLength(100);
+    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(100);
     const refused = answers.filter((answer) => answer.status !== 201);
     expect(refused).toHaveLength(10);
     for (const answer of refused)
       expect([answer.status, answer.text]).toEqual([500, '{"message":"Internal Server Error"}']);
+  });
+
+  it('lets a burst at register in only as its route settings allow, under its reserved concurrency: 201 or 429, never a 500', async () => {
+    const held = holdFunctions();
+    const base = await open();
+
+    const burst = Array.from({ length: 110 }, () => register(base));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    held.release();
+    const answers = await Promise.all(burst);
+
+    // Burst 10, then 15/s: 10 at once, and a few more while the functions are held.
+    const admitted = answers.filter((answer) => answer.status === 201).length;
+    expect(admitted).toBeGreaterThanOrEqual(10);
+    expect(admitted).toBeLessThanOrEqual(10 + 15);
+    expect(answers.filter((answer) => answer.status === 429)).toHaveLength(110 - admitted);
+    expect(invoked).toHaveLength(admitted);
   });
 
   it('throttles a route with its own lower limit (RouteSettings) with 429 where the stage default would not, and keeps the default for the others', async () => {
