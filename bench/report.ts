@@ -96,7 +96,7 @@ export function textReport({ depth, burst, revoke, cpu }: Results): string {
   if (burst) {
     const slowest = burst.bound[0];
     sections.push(
-      `Burst: ${burst.devices} devices at once through the front door (stage throttling, reserved concurrency), AWS IoT default quotas`,
+      `Burst: ${burst.devices} devices at once through the front door (register route throttling, reserved concurrency), AWS IoT default quotas`,
       table(
         ['figure', 'value'],
         [

@@ -61,8 +61,10 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
   mkdirSync(settings.dir, { recursive: true });
   const persisted = options.persist ? persistentPaths(settings.dir) : undefined;
   if (persisted) prepare(persisted);
+  const iotEndpoints = sandboxIotEndpoints(settings);
+  const params = deployParams(iotEndpoints, options.params);
   log('resolving serverless.yml (serverless print)');
-  const config = await printConfig(settings.stage, region, options.params);
+  const config = await printConfig(settings.stage, region, params);
   const resources = config.resources.Resources;
 
   const ca = persisted ? await persistentCa(persisted) : await CertificateAuthority.create();
@@ -82,7 +84,7 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
     httpPort: 0,
     lambdaPort: ports.lambda,
     buildDir: join(settings.dir, 'build'),
-    params: options.params,
+    params,
     env: {
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: sandboxCredentials.accessKeyId,
@@ -126,16 +128,15 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
     ),
   );
 
-  const credentialsEndpoint = `${host}:${ports.credentials}`;
+  const credentialsEndpoint = iotEndpoints.credentialProvider;
   const memoryRegistry = new IotRegistry({
     region,
     accountId,
     ca,
-    // There is no MQTT broker in the sandbox; the data endpoint is reported for completeness.
     endpoints: {
-      'iot:CredentialProvider': credentialsEndpoint,
-      'iot:Data-ATS': `${host}:8883`,
-      'iot:Data': `${host}:8883`,
+      'iot:CredentialProvider': iotEndpoints.credentialProvider,
+      'iot:Data-ATS': iotEndpoints.data,
+      'iot:Data': iotEndpoints.data,
     },
   });
   const registry = persisted ? persistentRegistry(memoryRegistry, persisted.registry) : memoryRegistry;
@@ -205,6 +206,30 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
   };
   writeFileSync(join(settings.dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   printReady(info, rootCaFile, (Date.now() - started) / 1000);
+}
+
+/**
+ * What DescribeEndpoint answers in the sandbox, known before anything starts (the ports are fixed).
+ * There is no MQTT broker in the sandbox; the data endpoint is reported for completeness.
+ */
+function sandboxIotEndpoints({ host, ports }: SandboxSettings) {
+  return { credentialProvider: `${host}:${ports.credentials}`, data: `${host}:8883` };
+}
+
+/**
+ * serverless.yml params for the sandbox: the AWS IoT endpoints, passed as README's Deploy tells a
+ * deployer to, so that register never spends the DescribeEndpoint quota (a burst of cold starts
+ * would); then the `--param` overrides.
+ */
+function deployParams(
+  endpoints: ReturnType<typeof sandboxIotEndpoints>,
+  overrides: Record<string, string>,
+): Record<string, string> {
+  return {
+    iotCredentialsEndpoint: endpoints.credentialProvider,
+    iotDataEndpoint: endpoints.data,
+    ...overrides,
+  };
 }
 
 async function printConfig(stage: string, region: string, params: Record<string, string>) {

@@ -12,11 +12,25 @@ export interface PrintedService {
     extensions?: {
       HttpApiStage?: {
         Properties?: {
-          DefaultRouteSettings?: { ThrottlingRateLimit?: number; ThrottlingBurstLimit?: number };
+          DefaultRouteSettings?: RouteSettings;
+          /** By route key ("POST /register"). */
+          RouteSettings?: Record<string, RouteSettings>;
         };
       };
     };
   };
+}
+
+/** AWS::ApiGatewayV2::Stage RouteSettings, the throttling part. */
+interface RouteSettings {
+  ThrottlingRateLimit?: number;
+  ThrottlingBurstLimit?: number;
+}
+
+/** A token bucket's figures: requests per second, and bucket size. */
+export interface Throttle {
+  rateLimit: number;
+  burstLimit: number;
 }
 
 export interface ApiRoute {
@@ -34,8 +48,10 @@ export interface ApiRoute {
 
 export interface ApiConfig {
   routes: ApiRoute[];
-  /** The stage's default route throttling (requests per second, bucket size). */
-  throttle: { rateLimit: number; burstLimit: number } | undefined;
+  /** The stage's default route throttling (DefaultRouteSettings), for every route without its own. */
+  throttle: Throttle | undefined;
+  /** Route-level throttling (RouteSettings) by route key: it overrides the default for that route. */
+  routeThrottles: Record<string, Throttle>;
 }
 
 /** What the deployed HTTP API would be, from serverless.yml as `serverless print` resolves it. */
@@ -55,18 +71,44 @@ export function apiConfigOf(service: PrintedService): ApiConfig {
         : [],
     ),
   );
-  const settings = service.resources?.extensions?.HttpApiStage?.Properties?.DefaultRouteSettings;
+  const stage = service.resources?.extensions?.HttpApiStage?.Properties;
+  const throttle = throttleOf(stage?.DefaultRouteSettings);
   return {
     // HTTP API prefers the most specific route: fewer path variables first, greedy ones last.
     routes: routes.sort((a, b) => specificity(a.path) - specificity(b.path)),
-    throttle:
-      settings?.ThrottlingRateLimit !== undefined && settings.ThrottlingBurstLimit !== undefined
-        ? {
-            rateLimit: Number(settings.ThrottlingRateLimit),
-            burstLimit: Number(settings.ThrottlingBurstLimit),
-          }
-        : undefined,
+    throttle,
+    routeThrottles: routeThrottlesOf(stage?.RouteSettings ?? {}, routes, throttle),
   };
+}
+
+/** The routes whose RouteSettings entry sets a throttling limit, with their own bucket's figures. */
+function routeThrottlesOf(
+  settingsByRouteKey: Record<string, RouteSettings>,
+  routes: ApiRoute[],
+  stageDefault: Throttle | undefined,
+): Record<string, Throttle> {
+  const throttles: Record<string, Throttle> = {};
+  for (const [routeKey, settings] of Object.entries(settingsByRouteKey)) {
+    // AWS refuses such a stage too: "Unable to find Route by key … within the provided RouteSettings".
+    if (!routes.some((candidate) => candidate.routeKey === routeKey))
+      throw new Error(`the stage's RouteSettings name "${routeKey}", which is no route of this API`);
+    if (settings.ThrottlingRateLimit === undefined && settings.ThrottlingBurstLimit === undefined) continue;
+    const own = throttleOf(settings, stageDefault);
+    if (own) throttles[routeKey] = own;
+  }
+  return throttles;
+}
+
+/**
+ * A bucket from route settings. AWS does not say whether a limit a route's entry leaves out falls
+ * back to the stage default; here it does (serverless.yml sets both for its routes).
+ */
+function throttleOf(settings: RouteSettings | undefined, fallback?: Throttle): Throttle | undefined {
+  const rateLimit = settings?.ThrottlingRateLimit ?? fallback?.rateLimit;
+  const burstLimit = settings?.ThrottlingBurstLimit ?? fallback?.burstLimit;
+  return rateLimit === undefined || burstLimit === undefined
+    ? undefined
+    : { rateLimit: Number(rateLimit), burstLimit: Number(burstLimit) };
 }
 
 /** The route HTTP API would pick for a request, with its path parameters. */

@@ -40,9 +40,10 @@ const SANDBOX_API_ID = 'sandboxapi';
 
 /**
  * The sandbox's API Gateway: an HTTP API in front of serverless-offline's Lambda Invoke API. It
- * matches routes, throttles with the stage's token bucket, verifies SigV4 on AWS_IAM routes, holds
- * each function to its reserved concurrency, builds the payload 2.0 event with a request id of its
- * own, and answers function errors and timeouts as HTTP API does, never with a stack.
+ * matches routes, throttles each with its own token bucket (RouteSettings) or the stage's, verifies
+ * SigV4 on AWS_IAM routes, holds each function to its reserved concurrency, builds the payload 2.0
+ * event with a request id of its own, and answers function errors and timeouts as HTTP API does,
+ * never with a stack.
  */
 export async function startFrontDoor(options: FrontDoorOptions, host: string, port: number) {
   const handle = frontDoorHandler(options);
@@ -52,9 +53,7 @@ export async function startFrontDoor(options: FrontDoorOptions, host: string, po
 }
 
 function frontDoorHandler(options: FrontDoorOptions) {
-  const bucket = options.api.throttle
-    ? new TokenBucket(options.api.throttle.rateLimit, options.api.throttle.burstLimit)
-    : undefined;
+  const throttling = throttlingOf(options.api);
   const concurrency = new Map<string, ConcurrencyLimit>();
   for (const route of options.api.routes) {
     if (route.reservedConcurrency !== undefined && !concurrency.has(route.functionName)) {
@@ -85,7 +84,8 @@ function frontDoorHandler(options: FrontDoorOptions) {
       if (!found) return send(message(ANSWERS.notFound));
       const { route, pathParameters } = found;
       routeKey = route.routeKey;
-      if (bucket && !bucket.take()) return send(message(ANSWERS.tooManyRequests), 'stage throttling');
+      const { bucket, level } = throttling(route.routeKey);
+      if (bucket && !bucket.take()) return send(message(ANSWERS.tooManyRequests), `${level} throttling`);
 
       let iam: Caller | undefined;
       if (route.iam) {
@@ -130,6 +130,24 @@ function frontDoorHandler(options: FrontDoorOptions) {
       process.stderr.write(`front door: ${(error as Error).stack ?? String(error)}\n`);
       if (!response.headersSent) send(message(ANSWERS.internalError), 'front door error');
     }
+  };
+}
+
+/**
+ * The token bucket a route's requests take from: its own (RouteSettings) when it has one, else the
+ * stage's default (DefaultRouteSettings), which the routes without their own share.
+ */
+function throttlingOf(api: ApiConfig) {
+  const stage = api.throttle ? new TokenBucket(api.throttle.rateLimit, api.throttle.burstLimit) : undefined;
+  const routes = new Map(
+    Object.entries(api.routeThrottles).map(([routeKey, { rateLimit, burstLimit }]) => [
+      routeKey,
+      new TokenBucket(rateLimit, burstLimit),
+    ]),
+  );
+  return (routeKey: string): { bucket: TokenBucket | undefined; level: 'route' | 'stage' } => {
+    const own = routes.get(routeKey);
+    return own ? { bucket: own, level: 'route' } : { bucket: stage, level: 'stage' };
   };
 }
 

@@ -36,6 +36,7 @@ async function newToken(): Promise<string> {
 
 describe('the sandbox front door, end to end', () => {
   it('refuses a burst beyond register’s reserved concurrency at the door, as HTTP API does, with no 200 anywhere', async () => {
+    // Six requests: within the register route's burst (10), so its throttling lets all of them in.
     const requests = await Promise.all(
       Array.from({ length: 6 }, async (_, i) => ({
         claimToken: await newToken(),

@@ -23,6 +23,8 @@ import { processesMatching, type RunningSandbox, startSandbox } from '../support
 const run = promisify(execFile);
 const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
 let sandbox: RunningSandbox;
+/** Epoch ms once the sandbox was ready: its own start-up calls came before. */
+let readyAt: number;
 let iot: IoTClient;
 let documents: DynamoDBDocumentClient;
 let stores: Stores;
@@ -31,6 +33,7 @@ const deliberate = new Set<string>();
 
 beforeAll(async () => {
   sandbox = await startSandbox();
+  readyAt = Date.now();
   iot = new IoTClient({ endpoint: sandbox.info.iotEndpoint, region: sandbox.info.region, credentials });
   const dynamo = new DynamoDBClient({
     endpoint: sandbox.info.dynamodbEndpoint,
@@ -123,6 +126,24 @@ describe('the sandbox, started with npm start', () => {
 
     expect(stdout).toMatch(/registered {4}SN-SIM-1 \(HTTP 201\)/);
     expect(stdout).toMatch(/credentials {3}200 from https:/);
+  });
+
+  it('gives register the AWS IoT endpoints as deploy-time params: it never calls DescribeEndpoint, and the credentials provider it names answers', async () => {
+    const credentialsUrl = sandbox.info.credentialsUrlTemplate.replace('{alias}', sandbox.info.roleAlias);
+
+    const { stdout } = await sh(
+      `npm run -s device -- --serial SN-SIM-ENDPOINTS --token ${await newToken()}`,
+      process.cwd(),
+    );
+    const { calls } = (await (
+      await fetch(`${sandbox.info.iotEndpoint}/_sandbox/calls?since=${readyAt}`)
+    ).json()) as {
+      calls: { operation: string }[];
+    };
+
+    expect(stdout).toContain(`credentials   200 from ${credentialsUrl}`);
+    expect(calls.map((call) => call.operation)).toContain('CreateCertificateFromCsr');
+    expect(calls.filter((call) => call.operation === 'DescribeEndpoint')).toEqual([]);
   });
 
   it('records the registered device as ACTIVE in the inventory', async () => {

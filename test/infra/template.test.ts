@@ -13,6 +13,7 @@ interface Resource {
   Type: string;
   Properties: Record<string, unknown>;
   DeletionPolicy?: string;
+  DependsOn?: string | string[];
 }
 interface Statement {
   Sid?: string;
@@ -39,6 +40,8 @@ beforeAll(() => {
 /** serverless.yml resolved with these deploy-time parameters (and the defaults for the others). */
 function resolvedWith(params: Record<string, string>): Template & {
   functions: Record<string, { environment?: Record<string, string> }>;
+  /** Every deploy-time parameter's value. */
+  params: Record<string, unknown>;
 } {
   const output = execFileSync(
     'node_modules/.bin/serverless',
@@ -53,8 +56,9 @@ function resolvedWith(params: Record<string, string>): Template & {
   const config = JSON.parse(output) as {
     functions: Record<string, { environment?: Record<string, string> }>;
     resources: Template;
+    params: { default: Record<string, unknown> };
   };
-  return { ...config.resources, functions: config.functions };
+  return { ...config.resources, functions: config.functions, params: config.params.default };
 }
 
 /** Renders intrinsic functions to readable strings: Fn::Join joined, Ref and GetAtt as <Name>. */
@@ -385,6 +389,23 @@ describe('the packaged template', () => {
     });
   });
 
+  it('names only existing routes in the stage route settings, and creates those routes before the stage', () => {
+    const routeIds = Object.fromEntries(
+      Object.entries(resources)
+        .filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Route')
+        .map(([id, r]) => [r.Properties.RouteKey as string, id]),
+    );
+    const stage = resource('HttpApiStage');
+    const dependsOn = [stage.DependsOn ?? []].flat();
+
+    // A stage naming a route it cannot find yet fails: "Unable to find Route by key … within the
+    // provided RouteSettings".
+    for (const routeKey of Object.keys(stage.Properties.RouteSettings as object)) {
+      expect(routeIds[routeKey]).toBeDefined();
+      expect(dependsOn).toContain(routeIds[routeKey]);
+    }
+  });
+
   it('writes an HTTP API access log to a log group with a retention', () => {
     const stage = resource('HttpApiStage');
     const settings = stage.Properties.AccessLogSettings as { DestinationArn: unknown; Format: string };
@@ -482,5 +503,70 @@ describe('serverless.yml resolved with other deploy-time parameters', { timeout:
       IOT_CREDENTIALS_ENDPOINT: credentialsEndpoint,
       IOT_DATA_ENDPOINT: dataEndpoint,
     });
+  });
+});
+
+/**
+ * Admission for POST /register (docs/reliability.md, "Admission"): serverless.yml's params cannot do
+ * arithmetic, so the relations between the AWS IoT quota, the register route's throttling and its
+ * reserved concurrency are checked here, and changing one of them without the others fails.
+ */
+describe('admission for POST /register, derived from the AWS IoT quota', { timeout: 60_000 }, () => {
+  /** The longest registration the reserved concurrency is sized for, in seconds (docs/reliability.md). */
+  const LONGEST_REGISTRATION_SECONDS = 5;
+  /** Headroom for HTTP API's best-effort throttling: one more second of admissions. */
+  const HEADROOM_SECONDS = 1;
+  let params: Record<string, unknown>;
+  let route: { rate: number; burst: number };
+  let reserved: number;
+  let timeout: number;
+
+  beforeAll(() => {
+    params = resolvedWith({}).params;
+    const settings = (resource('HttpApiStage').Properties.RouteSettings ?? {}) as Record<
+      string,
+      { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }
+    >;
+    const register = settings['POST /register'];
+    route = { rate: Number(register?.ThrottlingRateLimit), burst: Number(register?.ThrottlingBurstLimit) };
+    const fn = resource('RegisterLambdaFunction').Properties;
+    reserved = Number(fn.ReservedConcurrentExecutions);
+    timeout = Number(fn.Timeout);
+  }, 60_000);
+
+  it("throttles POST /register with its own route settings from the params, and the other routes with the stage's", () => {
+    const stage = resource('HttpApiStage').Properties;
+
+    expect(stage.RouteSettings).toEqual({
+      'POST /register': {
+        ThrottlingRateLimit: params.registerRateLimit,
+        ThrottlingBurstLimit: params.registerBurstLimit,
+      },
+    });
+    expect(stage.DefaultRouteSettings).toEqual({
+      ThrottlingRateLimit: params.apiRateLimit,
+      ThrottlingBurstLimit: params.apiBurstLimit,
+    });
+    expect(reserved).toBe(params.registerReservedConcurrency);
+  });
+
+  it('lets registrations in at the slowest AWS IoT quota on their path: faster is throttled inside the saga, slower wastes the quota', () => {
+    expect(route.rate).toBe(Number(params.iotRegistrationsPerSecond));
+  });
+
+  it('lets no more registrations in at once than AWS IoT takes at once (its bucket holds about a second of its rate)', () => {
+    expect(route.burst).toBeGreaterThanOrEqual(1);
+    expect(route.burst).toBeLessThanOrEqual(Number(params.iotRegistrationsPerSecond));
+  });
+
+  it('reserves register the concurrency for all the door lets in during the longest budgeted registration, with headroom', () => {
+    const admitted = route.burst + route.rate * LONGEST_REGISTRATION_SECONDS;
+    const headroom = route.rate * HEADROOM_SECONDS;
+
+    expect(reserved).toBeGreaterThanOrEqual(admitted + headroom);
+  });
+
+  it('reserves no more concurrency than the door could fill before the function times out', () => {
+    expect(reserved).toBeLessThanOrEqual(route.burst + route.rate * (timeout + HEADROOM_SECONDS));
   });
 });

@@ -24,6 +24,8 @@ let lambda: Server;
 let lambdaEndpoint: string;
 let door: RunningFrontDoor | undefined;
 const invoked: { functionName: string; event: Record<string, unknown> }[] = [];
+/** The door's log lines (request id, route, status, and why it refused). */
+const logged: string[] = [];
 let behaviour: Behaviour;
 
 const echo: Behaviour = async (event) => ({
@@ -64,6 +66,7 @@ beforeEach(async () => {
   await door?.close();
   door = undefined;
   invoked.length = 0;
+  logged.length = 0;
   behaviour = echo;
 });
 
@@ -75,12 +78,26 @@ async function open(options: { integrationTimeoutMs?: number; api?: ApiConfig } 
       region,
       accountId: '000000000000',
       credentials: [admin],
+      log: (line) => logged.push(line),
       ...(options.integrationTimeoutMs ? { integrationTimeoutMs: options.integrationTimeoutMs } : {}),
     },
     '127.0.0.1',
     0,
   );
   return door.url;
+}
+
+/** Holds every function invocation until `release()`, so that requests pile up as in a burst. */
+function holdFunctions(): { release: () => void } {
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  behaviour = async (event) => {
+    await held;
+    return echo(event);
+  };
+  return { release: () => release() };
 }
 
 async function call(url: string, init: RequestInit = {}) {
@@ -128,11 +145,12 @@ async function signed(
 }
 
 describe('the front door (HTTP API in front of the functions)', () => {
-  it('reads the routes, the stage throttling and reserved concurrency from serverless.yml', () => {
+  it('reads the routes, the stage and route throttling and reserved concurrency from serverless.yml', () => {
     expect(api.throttle).toEqual({ rateLimit: 100, burstLimit: 200 });
+    expect(api.routeThrottles).toEqual({ 'POST /register': { rateLimit: 15, burstLimit: 10 } });
     expect(api.routes.map((route) => [route.routeKey, route.iam, route.reservedConcurrency])).toEqual(
       expect.arrayContaining([
-        ['POST /register', false, 40],
+        ['POST /register', false, 100],
         ['POST /claims', true, undefined],
         ['GET /devices/{serialNumber}', true, undefined],
         ['POST /devices/{serialNumber}/decommission', true, undefined],
@@ -236,33 +254,88 @@ describe('the front door (HTTP API in front of the functions)', () => {
     expect(invoked).toEqual([]);
   });
 
-  it('holds a burst beyond register’s reserved concurrency (40) at the door, with no 200 anywhere', async () => {
-    let release: () => void = () => {};
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    behaviour = async (event) => {
-      await held;
-      return echo(event);
-    };
-    const base = await open();
+  it('answers a burst beyond register’s reserved concurrency (100) with 500s when no throttling holds it first', async () => {
+    const held = holdFunctions();
+    // Without its route's own limits, register is on the stage default (burst 200).
+    const base = await open({ api: { ...api, routeThrottles: {} } });
 
-    const burst = Array.from({ length: 50 }, () => register(base));
+    const burst = Array.from({ length: 110 }, () => register(base));
     await new Promise((resolve) => setTimeout(resolve, 500));
-    release();
+    held.release();
     const answers = await Promise.all(burst);
 
-    expect(invoked).toHaveLength(40);
-    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(40);
+    expect(invoked).toHaveLength(100);
+    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(100);
     const refused = answers.filter((answer) => answer.status !== 201);
     expect(refused).toHaveLength(10);
     for (const answer of refused)
       expect([answer.status, answer.text]).toEqual([500, '{"message":"Internal Server Error"}']);
   });
 
+  it('lets a burst at register in only as its route settings allow, under its reserved concurrency: 201 or 429, never a 500', async () => {
+    const held = holdFunctions();
+    const base = await open();
+
+    const burst = Array.from({ length: 110 }, () => register(base));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    held.release();
+    const answers = await Promise.all(burst);
+
+    // Burst 10, then 15/s: 10 at once, and a few more while the functions are held.
+    const admitted = answers.filter((answer) => answer.status === 201).length;
+    expect(admitted).toBeGreaterThanOrEqual(10);
+    expect(admitted).toBeLessThanOrEqual(10 + 15);
+    expect(answers.filter((answer) => answer.status === 429)).toHaveLength(110 - admitted);
+    expect(invoked).toHaveLength(admitted);
+  });
+
+  it('throttles a route with its own lower limit (RouteSettings) with 429 where the stage default would not, and keeps the default for the others', async () => {
+    const base = await open({
+      api: {
+        ...api,
+        throttle: { rateLimit: 1, burstLimit: 5 },
+        routeThrottles: { 'POST /register': { rateLimit: 1, burstLimit: 2 } },
+      },
+    });
+
+    const registers = await Promise.all(Array.from({ length: 5 }, () => register(base)));
+    const lists = await Promise.all(Array.from({ length: 6 }, () => signed(base, 'GET', '/devices')));
+
+    expect(registers.map((answer) => answer.status).sort()).toEqual([201, 201, 429, 429, 429]);
+    // register's requests took nothing from the stage's bucket: the other route still has its 5.
+    expect(lists.map((answer) => answer.status).sort()).toEqual([201, 201, 201, 201, 201, 429]);
+    expect(logged.filter((line) => line.includes('(POST /register) 429'))).toEqual(
+      Array.from({ length: 3 }, () => expect.stringMatching(/ route throttling$/)),
+    );
+    expect(logged.filter((line) => line.includes('(GET /devices) 429'))).toEqual([
+      expect.stringMatching(/ stage throttling$/),
+    ]);
+  });
+
+  it('refuses route settings for a route key the API does not have, as AWS refuses such a stage', () => {
+    const printed = {
+      functions: {
+        register: { name: 'register', events: [{ httpApi: { method: 'POST', path: '/register' } }] },
+      },
+      resources: {
+        extensions: {
+          HttpApiStage: {
+            Properties: {
+              RouteSettings: { 'POST /registr': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 1 } },
+            },
+          },
+        },
+      },
+    } satisfies PrintedService;
+
+    expect(() => apiConfigOf(printed)).toThrow(/"POST \/registr", which is no route/);
+  });
+
   it('throttles beyond the stage burst with 429 {"message":"Too Many Requests"} (token bucket)', async () => {
     // serverless.yml declares 100/s with a burst of 200 (first test); a small bucket shows the same rule.
-    const base = await open({ api: { ...api, throttle: { rateLimit: 1, burstLimit: 5 } } });
+    const base = await open({
+      api: { ...api, throttle: { rateLimit: 1, burstLimit: 5 }, routeThrottles: {} },
+    });
 
     const answers = await Promise.all(Array.from({ length: 10 }, () => register(base)));
 
