@@ -94,13 +94,16 @@ export function countsBetween(before: OperationCounts, after: OperationCounts): 
   return delta;
 }
 
+/** A device's longest wait between tries when the server says nothing (HTTP API's own 429 and 500). */
+export const MAX_BACKOFF_MS = 8_000;
+
 /**
  * How long a device waits before trying again: the Retry-After the server sent, stretched by up to
- * half of itself so that devices told the same thing do not all come back at once; without one
- * (HTTP API's own 429 and 500 carry none), 1 s doubling per attempt up to 16 s, half of it random.
+ * half of itself so that devices told the same thing do not all come back at once; without one,
+ * "full jitter" (AWS Architecture Blog, "Exponential Backoff And Jitter"): anywhere between 0 and
+ * 1 s doubling per attempt, up to MAX_BACKOFF_MS.
  */
 export function retryDelayMs(retryAfterSeconds: number | undefined, attempt: number, random: number): number {
   if (retryAfterSeconds !== undefined) return retryAfterSeconds * 1000 * (1 + random / 2);
-  const backoff = Math.min(16_000, 1000 * 2 ** Math.max(0, attempt - 1));
-  return backoff / 2 + (backoff / 2) * random;
+  return Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, attempt - 1)) * random;
 }

@@ -19,8 +19,10 @@ export interface DelayProxy {
 }
 
 /**
- * An HTTP proxy in front of DynamoDB Local that holds every request `delayMs` before forwarding it,
- * as a network round trip to DynamoDB would: the functions' AWS_ENDPOINT_URL_DYNAMODB points here
+ * An HTTP proxy in front of DynamoDB Local that answers every request `delayMs` after it arrived (or
+ * when DynamoDB Local answers, if that is later), as DynamoDB would if each call took `delayMs`: AWS's
+ * latency includes the service's own work, so DynamoDB Local's (15-20 ms for a transaction on a
+ * loaded 2-core machine) is not added on top of it. The request is forwarded at once: the functions' AWS_ENDPOINT_URL_DYNAMODB points here
  * (SANDBOX_FUNCTIONS_DYNAMODB_ENDPOINT). Requests are forwarded unchanged (DynamoDB Local checks no
  * signature), over kept-alive connections.
  */
@@ -42,17 +44,27 @@ export async function startDelayProxy(target: { host: string; port: number }): P
     const startedAt = Date.now();
     const amzTarget = String(incoming.headers['x-amz-target'] ?? '');
     if (proxy.recording) calls.push({ operation: amzTarget.split('.').pop() || '?', startedAt });
+    const held = new Promise((resolve) => setTimeout(resolve, proxy.delayMs));
     const body = await readAll(incoming);
-    if (proxy.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, proxy.delayMs));
-    const upstream = request(
-      { ...target, agent, method: incoming.method, path: incoming.url, headers: incoming.headers },
-      (answer) => {
-        outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(outgoing);
+    const answer = await new Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }>(
+      (resolve, reject) => {
+        const upstream = request(
+          { ...target, agent, method: incoming.method, path: incoming.url, headers: incoming.headers },
+          (reply) => {
+            readAll(reply).then(
+              (replyBody) =>
+                resolve({ status: reply.statusCode ?? 502, headers: reply.headers, body: replyBody }),
+              reject,
+            );
+          },
+        );
+        upstream.on('error', reject);
+        upstream.end(body);
       },
     );
-    upstream.on('error', () => outgoing.destroy());
-    upstream.end(body);
+    await held;
+    outgoing.writeHead(answer.status, answer.headers);
+    outgoing.end(answer.body);
   };
   const server = createServer((incoming, outgoing) => {
     forward(incoming, outgoing).catch(() => outgoing.destroy());

@@ -73,7 +73,7 @@ export function textReport({ depth, burst, revoke, cpu }: Results): string {
   if (depth) {
     const L = depth.latencyMs;
     sections.push(
-      `Depth: one registration at a time through the front door, every AWS call delayed ${L} ms (IoT emulator latency, DynamoDB proxy), warm container`,
+      `Depth: one registration at a time through the front door, every AWS call answered ${L} ms after it arrives (IoT emulator, DynamoDB proxy), warm container`,
       table(
         ['figure', 'value'],
         [
@@ -82,6 +82,10 @@ export function textReport({ depth, burst, revoke, cpu }: Results): string {
             `${ms(depth.medianMs)} = ${depth.ratio.toFixed(2)} × ${L} ms (of ${depth.samples})`,
           ],
           ['sequential AWS waves (roundTrips)', `${depth.roundTrips}: ${depth.waves}`],
+          [
+            'waves start at, then answered (ms after sending)',
+            depth.timelineMs.map((at) => at.toFixed(0)).join(', '),
+          ],
           ['same path, no AWS call (POST /register {})', ms(depth.overheadMs)],
           ['AWS calls per registration', calls(depth.callsPerRegistration)],
           [

@@ -13,7 +13,13 @@ export interface FaultRule {
 }
 
 export interface OperationBehaviour {
+  /** Held this long before the call is carried out. */
   latencyMs?: number;
+  /**
+   * Answered this long after the call arrived, carried out meanwhile (or when done, if later): a call
+   * that takes this long in all, as AWS's latency includes its own work. For `npm run bench`.
+   */
+  answerAfterMs?: number;
   ratePerSecond?: number;
   burst?: number;
   fault?: FaultRule;
@@ -116,6 +122,13 @@ export class Behaviour {
     };
     if (fault.landed) return answer;
     return answer();
+  }
+
+  /** Resolves when a call to `operation` that arrived at `arrivedAt` (epoch ms) may be answered. */
+  answerAt(operation: string, arrivedAt: number): Promise<void> {
+    const ms = { ...this.config['*'], ...this.config[operation] }.answerAfterMs ?? 0;
+    const wait = arrivedAt + ms - Date.now();
+    return wait > 0 ? sleep(wait) : Promise.resolve();
   }
 
   /** How long a detachment made by `operation` takes to propagate. */

@@ -344,6 +344,7 @@ async function handle(
       principal: typeof principal === 'string' ? principal : undefined,
       body,
     });
+    await behaviour.answerAt(route.name, startedAt);
     if (lostAnswer) await lostAnswer();
     reply(response, 200, result ?? {});
     calls.record({ operation: route.name, startedAt, outcome: 'ok' });

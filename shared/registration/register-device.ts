@@ -76,6 +76,14 @@ export interface RegistrationResult {
 export const LEASE_MS = 60_000;
 /** A step is not started with less time than this left; the attempt stops and rolls back instead. */
 export const MIN_STEP_MS = 4_000;
+/**
+ * A call of steps 3 and 4 that AWS IoT still throttles after the SDK's retries is tried this many
+ * more times, 0.5-1.5 s apart, while the function has time, before the attempt pauses (or, after the
+ * commit, sends the device back for a replay): the door admits registrations at the quota's rate, so
+ * such throttling is mostly bunching that passes within seconds, and waiting here costs less than
+ * sending the device back through the door.
+ */
+export const THROTTLED_CALL_RETRIES = 2;
 /** How long after a server-keygen registration completes its device may ask for a new key (lost response). */
 export const KEYGEN_REISSUE_WINDOW_MS = 10 * 60_000;
 
@@ -383,6 +391,18 @@ async function provision(
     progress.certificateActive = true;
     return iot.createCertificateFromCsr(key.csrPem);
   };
+  const patiently = async <T>(create: () => Promise<T>): Promise<T> => {
+    for (let retry = 1; ; retry++) {
+      try {
+        return await create();
+      } catch (error) {
+        const timeLeft = deps.remainingMs?.() ?? Number.POSITIVE_INFINITY;
+        if (!(error instanceof ThrottledError) || retry > THROTTLED_CALL_RETRIES) throw error;
+        if (timeLeft < 2 * MIN_STEP_MS + 1_500) throw error;
+        await sleep(500 + Math.random() * 1_000);
+      }
+    }
+  };
   let attachments: [PromiseSettledResult<void>, PromiseSettledResult<void>];
   try {
     if (certificate && (previous?.csrSha256 !== device.csrSha256 || device.csrSha256 === SERVER_KEYGEN)) {
@@ -391,7 +411,7 @@ async function provision(
     }
     checkTime();
     const [issued, thing] = await Promise.allSettled([
-      issue(),
+      patiently(issue),
       // A paused attempt's thing is there already. provisioningId on the thing tells our thing from a
       // stranger's: CreateThing with other attributes fails, so a success means this record owns it.
       progress.thing
@@ -420,8 +440,8 @@ async function provision(
         { ...progress, policyAttached: true, thingAttached: true },
         clock(),
       ),
-      iot.attachPolicy(settings.policyName, certificateArn),
-      iot.attachThingPrincipal(device.thingName, certificateArn),
+      patiently(() => iot.attachPolicy(settings.policyName, certificateArn)),
+      patiently(() => iot.attachThingPrincipal(device.thingName, certificateArn)),
     ]);
     progress.policyAttached = policy.status === 'fulfilled';
     progress.thingAttached = principal.status === 'fulfilled';
@@ -622,6 +642,10 @@ async function recordFailure(
     step,
     leftovers: outcome.leftovers,
   });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The error's stable code or name, never its message (AWS messages can echo input). */

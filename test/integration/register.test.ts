@@ -368,11 +368,27 @@ describe('registerDevice (DynamoDB Local, stubbed IoT transport)', () => {
     });
   });
 
-  it('pauses when AWS IoT throttles certificate creation (THROTTLED, Retry-After, the thing kept), and the retry resumes', async () => {
+  it('tries a throttled creation again before giving up on it', async () => {
     const { token } = await seed();
-    const serial = newSerial();
     iot.stub
       .on(CreateCertificateFromCsrCommand)
+      .rejectsOnce(iotError('ThrottlingException'))
+      .callsFake(() => newCertificate());
+
+    const result = await register(token, newSerial());
+
+    expect(result.status).toBe(201);
+    expect(callsOf(CreateCertificateFromCsrCommand)).toHaveLength(2);
+  });
+
+  it('pauses when AWS IoT keeps throttling certificate creation (THROTTLED, Retry-After, the thing kept), and the retry resumes', async () => {
+    const { token } = await seed();
+    const serial = newSerial();
+    // The SDK's attempts are the stub's one call; the saga tries THROTTLED_CALL_RETRIES more times.
+    iot.stub
+      .on(CreateCertificateFromCsrCommand)
+      .rejectsOnce(iotError('ThrottlingException'))
+      .rejectsOnce(iotError('ThrottlingException'))
       .rejectsOnce(iotError('ThrottlingException'))
       .callsFake(() => newCertificate());
 

@@ -150,7 +150,7 @@ describe('the front door (HTTP API in front of the functions)', () => {
     expect(api.routeThrottles).toEqual({ 'POST /register': { rateLimit: 15, burstLimit: 10 } });
     expect(api.routes.map((route) => [route.routeKey, route.iam, route.reservedConcurrency])).toEqual(
       expect.arrayContaining([
-        ['POST /register', false, 100],
+        ['POST /register', false, 175],
         ['POST /claims', true, undefined],
         ['GET /devices/{serialNumber}', true, undefined],
         ['POST /devices/{serialNumber}/decommission', true, undefined],
@@ -254,18 +254,18 @@ describe('the front door (HTTP API in front of the functions)', () => {
     expect(invoked).toEqual([]);
   });
 
-  it('answers a burst beyond register’s reserved concurrency (100) with 500s when no throttling holds it first', async () => {
+  it('answers a burst beyond register’s reserved concurrency (175) with 500s when no throttling holds it first', async () => {
     const held = holdFunctions();
     // Without its route's own limits, register is on the stage default (burst 200).
     const base = await open({ api: { ...api, routeThrottles: {} } });
 
-    const burst = Array.from({ length: 110 }, () => register(base));
+    const burst = Array.from({ length: 185 }, () => register(base));
     await new Promise((resolve) => setTimeout(resolve, 500));
     held.release();
     const answers = await Promise.all(burst);
 
-    expect(invoked).toHaveLength(100);
-    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(100);
+    expect(invoked).toHaveLength(175);
+    expect(answers.filter((answer) => answer.status === 201)).toHaveLength(175);
     const refused = answers.filter((answer) => answer.status !== 201);
     expect(refused).toHaveLength(10);
     for (const answer of refused)

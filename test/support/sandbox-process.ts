@@ -121,6 +121,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     const check = () => {
       if (/Sandbox ready/.test(output) && /Ctrl-C stops everything/.test(output)) {
         clearTimeout(timer);
+        // Not on every later chunk: a burst logs a line per request, and the output only grows.
+        child.stdout?.off('data', check);
         resolve();
       }
     };

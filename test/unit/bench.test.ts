@@ -52,9 +52,10 @@ describe("the benchmark's arithmetic", () => {
     expect(countsBetween(before, after)).toEqual({ CreateThing: { ok: 4, ThrottlingException: 3 } });
   });
 
-  it('waits at least the Retry-After a device was sent, and backs off from 1 s up to 16 s without one', () => {
+  it('waits at least the Retry-After a device was sent, and without one up to 1 s doubling to 8 s (full jitter)', () => {
     expect([retryDelayMs(2, 1, 0), retryDelayMs(2, 1, 1)]).toEqual([2000, 3000]);
-    expect([1, 2, 6].map((attempt) => retryDelayMs(undefined, attempt, 1))).toEqual([1000, 2000, 16_000]);
-    expect(retryDelayMs(undefined, 1, 0)).toBe(500);
+    expect([1, 2, 6].map((attempt) => retryDelayMs(undefined, attempt, 1))).toEqual([1000, 2000, 8_000]);
+    expect(retryDelayMs(undefined, 6, 0.5)).toBe(4000);
+    expect(retryDelayMs(undefined, 1, 0)).toBe(0);
   });
 });
