@@ -226,7 +226,9 @@ export class DynamoDbInventory implements Inventory {
       // leaseUntil 0: the attempt is over, the record free for the next holder (a re-issue, an operator).
       'SET #status = :active, certificateId = :id, certificateArn = :arn, certificatePem = :pem, ' +
         'progress = :progress, updatedAt = :now, activatedAt = :now, ' +
-        'firstActivatedAt = if_not_exists(firstActivatedAt, :now), leaseUntil = :released',
+        'firstActivatedAt = if_not_exists(firstActivatedAt, :now), leaseUntil = :released ' +
+        // A note about an earlier certificate (a re-issue of a server-generated key) is over.
+        'REMOVE attachmentsPending',
       {
         ':active': 'ACTIVE',
         ':id': certificate.certificateId,
@@ -238,6 +240,11 @@ export class DynamoDbInventory implements Inventory {
       },
       { add: { [devicesCounter('ACTIVE')]: 1 }, registeredAt: now },
     );
+  }
+
+  async fence(device: DeviceRecord, leaseId: string): Promise<boolean> {
+    const own = this.ownUpdate(device, 'SET leaseId = :fence', { ':fence': leaseId });
+    return ifConditionHolds(() => this.doc.send(new UpdateCommand(own)));
   }
 
   async noteAttachments(device: DeviceRecord, pending: PendingAttachments | undefined): Promise<void> {

@@ -82,6 +82,11 @@ export interface Inventory {
     now: Date,
   ): Promise<void>;
   /**
+   * Moves a PROVISIONING record still under `device`'s lease to `leaseId`, so that no write of the
+   * attempt's old lease (a commit still in flight) can land any more. False if the record is not so.
+   */
+  fence(device: DeviceRecord, leaseId: string): Promise<boolean>;
+  /**
    * Notes (or, undefined, clears) on an ACTIVE record, while it still has `device.certificateId`, that
    * its certificate's attachments did not all land: the device's retry re-attaches them.
    */

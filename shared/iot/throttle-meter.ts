@@ -1,13 +1,13 @@
 /** How far back the meter looks. */
 export const THROTTLE_WINDOW_MS = 10_000;
-const MAX_RETRY_AFTER_SECONDS = 30;
+const MAX_RETRY_AFTER_SECONDS = 10;
 
 /**
  * When to tell a device turned away by AWS IoT throttling to come back, from what this container
- * observed in the last 10 s: the calls that were throttled (devices waiting) divided by the rate at
- * which its calls went through (its share of the account's quota), that is, when the queue it saw
- * would have drained. One success is assumed (a container that has seen none still answers a finite
- * wait); the answer is between 1 and 30 s. Per container: an estimate, not a reservation.
+ * observed in the last 10 s: the calls that were throttled divided by the rate at which its calls
+ * went through (at least one a second: a Lambda container handles one request at a time, so a cold
+ * one has seen little), that is, when the queue it saw would have drained; between 1 and 10 s. Per
+ * container: an estimate, not a reservation.
  */
 export class ThrottleMeter {
   private readonly calls: { at: number; throttled: boolean }[] = [];
@@ -24,7 +24,7 @@ export class ThrottleMeter {
     const since = this.now() - THROTTLE_WINDOW_MS;
     const recent = this.calls.filter((call) => call.at > since);
     const throttled = recent.filter((call) => call.throttled).length;
-    const perSecond = (recent.length - throttled + 1) / (THROTTLE_WINDOW_MS / 1000);
+    const perSecond = Math.max(1, (recent.length - throttled) / (THROTTLE_WINDOW_MS / 1000));
     return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(throttled / perSecond)));
   }
 }

@@ -231,6 +231,12 @@ async function reconcileOne(
         )
       : [];
     for (const certificateArn of strays) {
+      // As the sweep: never one a record names, or one also on another thing (not ours, whatever
+      // put it on this one).
+      if (await deps.inventory.isCertificateReferenced(strayCertificate(certificateArn).certificateId))
+        continue;
+      const things = await deps.iot.principalThings(certificateArn);
+      if (things.some((thing) => thing !== device.thingName)) continue;
       await rollBack(
         deps.iot,
         {

@@ -102,7 +102,7 @@ interface AttemptKey {
  * 1. check the CSR (structure, proof of possession, key type) before anything is read or written;
  *    for server-side key generation, make the key (on the thread pool, while the reads run);
  * 2. read the claim and the device in parallel, then the endpoints (cached per container) once the
- *    claim is known; a finished registration with the same claim and CSR is replayed (200);
+ *    claim is known; a finished registration with the same claim and key is replayed (200);
  * 3. spend the claim, reserve the device, its thing name (for life) and its public key in one
  *    conditional transaction (race-proof), or take the record over without spending a use, under
  *    the identity rules of `assertTakeable` (docs/registration.md);
@@ -195,13 +195,17 @@ async function keygenAttempt(): Promise<AttemptKey> {
   return { csrPem, csrSha256: SERVER_KEYGEN, publicKeySha256, privateKeyPem };
 }
 
-/** The same claim and CSR after a lost response: answer again, never issue a second certificate. */
+/**
+ * The same claim and a CSR for the same key after a lost response (or a 429/503 after the commit):
+ * answer again, never issue a second certificate. The CSR's signature proves possession of the key,
+ * and firmware may sign a new CSR for each request (ECDSA signatures differ every time).
+ */
 function isReplay(existing: DeviceRecord, tokenHash: string, csr: ParsedCsr | undefined): boolean {
   return (
     existing.status === 'ACTIVE' &&
     csr !== undefined &&
     existing.tokenHash === tokenHash &&
-    existing.csrSha256 === csr.sha256
+    existing.publicKeySha256 === csr.publicKeySha256
   );
 }
 
@@ -404,6 +408,8 @@ async function provision(
     }
   };
   let attachments: [PromiseSettledResult<void>, PromiseSettledResult<void>];
+  // The record as this attempt holds it: a fence before a rollback gives it a lease of its own.
+  let owner = device;
   try {
     if (certificate && (previous?.csrSha256 !== device.csrSha256 || device.csrSha256 === SERVER_KEYGEN)) {
       await retire(certificate, device, previous?.progress ?? progress, deps, logger);
@@ -445,17 +451,29 @@ async function provision(
     ]);
     progress.policyAttached = policy.status === 'fulfilled';
     progress.thingAttached = principal.status === 'fulfilled';
-    // A commit whose answer was lost may have landed: then it stands, and nothing may be rolled back
-    // under a record that says ACTIVE.
-    if (committed.status === 'rejected' && !(await completed(device, certificateId, inventory))) {
-      throw firstFailure(committed, policy, principal);
+    if (committed.status === 'rejected') {
+      // A commit whose answer was lost may have landed, or land late: it stands then, and nothing may
+      // be rolled back under a record that says ACTIVE. Rolled back only once fenced off.
+      const verdict = await settleCommit(device, certificateId, deps);
+      if (verdict === 'unknown') {
+        throw new CommitUnconfirmedError('the registration could not be confirmed; retry', {
+          retryAfterSeconds: 2,
+          cause: committed.reason,
+        });
+      }
+      if (verdict !== 'committed') {
+        owner = verdict;
+        throw firstFailure(committed, policy, principal);
+      }
     }
     attachments = [policy, principal];
   } catch (error) {
+    // Neither rolled back nor kept: the lease lapses, then the retry finds it ACTIVE or resumes it.
+    if (error instanceof CommitUnconfirmedError) throw error;
     if (error instanceof ThrottledError && step === 'create' && key.csrSha256 !== SERVER_KEYGEN) {
-      await pause(device, { certificate, progress }, deps, clock, logger);
+      await pause(owner, { certificate, progress }, deps, clock, logger);
     } else {
-      await recordFailure(device, step, error, { certificate, progress }, deps, clock, logger);
+      await recordFailure(owner, step, error, { certificate, progress }, deps, clock, logger);
     }
     throw error;
   }
@@ -536,14 +554,29 @@ async function pause(
   }
 }
 
-/** Whether the record says this very attempt completed with this certificate. */
-async function completed(
+/** A commit whose outcome could not be established: not rolled back, not kept. */
+class CommitUnconfirmedError extends ServiceUnavailableError {}
+
+/**
+ * After a commit that failed: fences the record off under a new lease (so that the commit, if it is
+ * still in flight, can no longer land) and returns it for the rollback; or says the commit landed; or,
+ * when DynamoDB answers neither, that it is unknown.
+ */
+async function settleCommit(
   device: DeviceRecord,
   certificateId: string,
-  inventory: Inventory,
-): Promise<boolean> {
-  const now = await inventory.getDevice(device.serialNumber).catch(() => undefined);
-  return now?.status === 'ACTIVE' && now.leaseId === device.leaseId && now.certificateId === certificateId;
+  deps: RegistrationDeps,
+): Promise<DeviceRecord | 'committed' | 'unknown'> {
+  const fenced = { ...device, leaseId: (deps.newId ?? randomUUID)() };
+  try {
+    if (await deps.inventory.fence(device, fenced.leaseId)) return fenced;
+    const now = await deps.inventory.getDevice(device.serialNumber);
+    const landed =
+      now?.status === 'ACTIVE' && now.leaseId === device.leaseId && now.certificateId === certificateId;
+    return landed ? 'committed' : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 const NO_CERTIFICATE: Partial<Progress> = {
