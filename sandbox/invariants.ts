@@ -36,7 +36,8 @@ export interface Stores {
  * - every ACTIVE device has its certificate ACTIVE, attached to its thing and to the device policy
  *   (unless `allowStale`, for a device whose registration committed within the last lease, or noted an
  *   attachment pending: its retry re-attaches);
- * - every thing belongs to a device record (its provisioningId attribute matches one);
+ * - every thing belongs to a device record (its provisioningId attribute matches one), and only that
+ *   record's certificate is attached to it (unless `allowUnreferenced`, one no record names yet);
  * - a thing name belongs to one device record, and its reservation names that record's serial;
  * - a record never points at a certificate that no longer exists;
  * - every certificate this backend created (its public key is recorded) is referenced by a device
@@ -158,6 +159,25 @@ export async function checkInvariants(
   for (const thing of things) {
     if (!provisioningIds.has(thing.attributes?.provisioningId as string)) {
       violations.push(`thing ${thing.thingName} has no device record`);
+    }
+  }
+
+  // Whoever holds a certificate attached to thing X is X: only X's own certificate is on X's thing
+  // (before the reconciler, also a certificate no record names yet, which waits for it).
+  const byProvisioningId = new Map(devices.map((d) => [d.provisioningId, d]));
+  const namedArns = new Set(devices.flatMap((d) => (d.certificateArn ? [d.certificateArn] : [])));
+  for (const thing of things) {
+    const owner = byProvisioningId.get(thing.attributes?.provisioningId as string);
+    if (!owner) continue;
+    const principals = await stores.iot
+      .send(new ListThingPrincipalsCommand({ thingName: thing.thingName as string }))
+      .catch(() => undefined);
+    for (const principal of principals?.principals ?? []) {
+      if (principal === owner.certificateArn) continue;
+      if (options.allowUnreferenced && !namedArns.has(principal)) continue;
+      violations.push(
+        `thing ${thing.thingName} has a certificate that is not ${owner.serialNumber}'s: ${principal}`,
+      );
     }
   }
 

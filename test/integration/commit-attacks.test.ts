@@ -147,8 +147,12 @@ it("leaves another device's certificate alone when it finds it on a stale record
     new AttachThingPrincipalCommand({ thingName: 'SN-X', principal: y.body.certificateArn }),
   );
 
+  // The checker sees it: only X's own certificate may be on X's thing.
+  const violations = await checkInvariants(world.stores, { allowStale: true, allowUnreferenced: true });
+
   const report = await reconcileIn(world, new Date(Date.now() + LEASE_MS + 1_000));
 
+  expect(violations).toEqual([`thing SN-X has a certificate that is not SN-X's: ${y.body.certificateArn}`]);
   expect(await statusOf(y.body.certificateId)).toBe('ACTIVE');
   // X's thing cannot go while Y's certificate is on it: left for an operator, and said so.
   expect(report.incomplete).toBe(1);
