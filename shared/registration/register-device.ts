@@ -571,6 +571,8 @@ async function settleCommit(
   try {
     if (await deps.inventory.fence(device, fenced.leaseId)) return fenced;
     const now = await deps.inventory.getDevice(device.serialNumber);
+    // The fence itself landed with its answer lost (the SDK's retry then found the lease moved).
+    if (now?.status === 'PROVISIONING' && now.leaseId === fenced.leaseId) return fenced;
     const landed =
       now?.status === 'ACTIVE' && now.leaseId === device.leaseId && now.certificateId === certificateId;
     return landed ? 'committed' : 'unknown';

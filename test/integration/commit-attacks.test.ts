@@ -92,6 +92,28 @@ it('rolls back a failed commit only once the record is fenced off, so that a lat
   expect(await checkInvariants(world.stores, { allowUnreferenced: true })).toEqual([]);
 }, 60_000);
 
+it('rolls back after a fence whose answer was lost (its retry found the lease already moved)', async () => {
+  const token = await seedClaim(world);
+  const inventory: Inventory = Object.assign(Object.create(world.inventory) as Inventory, {
+    complete: async () => {
+      throw new ServiceUnavailableError('the inventory is unavailable');
+    },
+    // The fence lands; the SDK's retry of it is refused, since the lease has moved.
+    fence: async (...args: Parameters<Inventory['fence']>) => {
+      await world.inventory.fence(...args);
+      return false;
+    },
+  });
+
+  const first = await codeRejectedBy(
+    registerIn(withInventory(inventory), token, 'SN-FENCED', buildCsr().pem),
+  );
+
+  expect(first).toBe('SERVICE_UNAVAILABLE');
+  expect((await world.inventory.getDevice('SN-FENCED'))?.status).toBe('FAILED');
+  expect(await checkInvariants(world.stores, { allowUnreferenced: true })).toEqual([]);
+}, 60_000);
+
 it('replays a registration told to retry after its commit to a CSR newly signed with the same key', async () => {
   const token = await seedClaim(world);
   const keys = keyPair('ec-p256', true);

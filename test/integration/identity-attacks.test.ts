@@ -20,6 +20,7 @@ import {
   certificateStatus,
   createWorld,
   dyingAtCommit,
+  failKeepingCertificate,
   POLICY,
   reconcileIn,
   registerIn,
@@ -260,12 +261,7 @@ it('keeps a resumed registration out while an operator decommissions the device,
   const token = await seedClaim(world);
   const csr = buildCsr();
   // A FAILED record that keeps its certificate (it could not be deleted): the resume would reuse it.
-  world.emulator.behaviour.set({
-    '*': { ratePerSecond: 0 },
-    CreateThing: { fault: { error: 'InvalidRequestException', times: 1 } },
-    DeleteCertificate: { fault: { error: 'InternalFailureException' } },
-  });
-  await codeRejectedBy(registerIn(world, token, 'SN-DECOM', csr.pem));
+  await failKeepingCertificate(world, token, 'SN-DECOM', csr.pem);
   world.emulator.behaviour.set({ '*': { ratePerSecond: 0 }, UpdateCertificate: { latencyMs: 1_500 } });
   const decommission = decommissionDevice('SN-DECOM', admin());
   await sleep(300);
@@ -284,14 +280,7 @@ it('keeps a resumed registration out while an operator decommissions the device,
 it('issues a new certificate when the one its failed attempt kept was revoked meanwhile, and the sweep retires the old', async () => {
   const token = await seedClaim(world);
   const csr = buildCsr();
-  world.emulator.behaviour.set({
-    '*': { ratePerSecond: 0 },
-    CreateThing: { fault: { error: 'InvalidRequestException', times: 1 } },
-    DeleteCertificate: { fault: { error: 'InternalFailureException' } },
-  });
-  await codeRejectedBy(registerIn(world, token, 'SN-REVOKED', csr.pem));
-  world.emulator.behaviour.set({ '*': { ratePerSecond: 0 } });
-  const kept = (await world.inventory.getDevice('SN-REVOKED'))?.certificateId as string;
+  const kept = await failKeepingCertificate(world, token, 'SN-REVOKED', csr.pem);
   await world.stores.iot.send(new UpdateCertificateCommand({ certificateId: kept, newStatus: 'REVOKED' }));
 
   const retry = await registerIn(world, token, 'SN-REVOKED', csr.pem);

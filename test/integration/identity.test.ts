@@ -12,6 +12,7 @@ import {
   certificateIds as allCertificateIds,
   certificateStatus,
   createWorld,
+  failKeepingCertificate,
   POLICY,
   reconcileIn,
   registerIn,
@@ -120,35 +121,20 @@ describe('certificate bookkeeping', () => {
   it('records a certificate it could not delete, and the retry reuses it at once', async () => {
     const token = await seedClaim(world);
     const csr = buildCsr();
-    world.emulator.behaviour.set({
-      '*': { ratePerSecond: 0 },
-      CreateThing: { fault: { error: 'InvalidRequestException', times: 1 } },
-      DeleteCertificate: { fault: { error: 'InternalFailureException' } },
-    });
-    await codeRejectedBy(registerIn(world, token, 'SN-KEEP', csr.pem));
-    const failed = await world.inventory.getDevice('SN-KEEP');
-    expect(failed?.certificateId).toEqual(expect.any(String));
-    const leftover = await statusOf(failed?.certificateId as string);
-    world.emulator.behaviour.set({ '*': { ratePerSecond: 0 } });
+    const kept = await failKeepingCertificate(world, token, 'SN-KEEP', csr.pem);
+    const leftover = await statusOf(kept);
 
     const retry = await registerIn(world, token, 'SN-KEEP', csr.pem);
 
     expect(leftover).toBe('INACTIVE');
-    expect(retry.body.certificateId).toBe(failed?.certificateId);
+    expect(retry.body.certificateId).toBe(kept);
     expect(await checkInvariants(world.stores)).toEqual([]);
   });
 
   it('deactivates a kept certificate whose re-activation by the retry landed but whose answer was lost', async () => {
     const token = await seedClaim(world);
     const csr = buildCsr();
-    // A first attempt leaves its certificate INACTIVE and recorded (it could not be deleted).
-    world.emulator.behaviour.set({
-      '*': { ratePerSecond: 0 },
-      CreateThing: { fault: { error: 'InvalidRequestException', times: 1 } },
-      DeleteCertificate: { fault: { error: 'InternalFailureException' } },
-    });
-    await codeRejectedBy(registerIn(world, token, 'SN-LOST-ACTIVATE', csr.pem));
-    const kept = (await world.inventory.getDevice('SN-LOST-ACTIVATE'))?.certificateId as string;
+    const kept = await failKeepingCertificate(world, token, 'SN-LOST-ACTIVATE', csr.pem);
     // The retry re-activates it; every answer is lost, so it rolls back.
     world.emulator.behaviour.set({
       '*': { ratePerSecond: 0 },

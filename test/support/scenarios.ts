@@ -160,6 +160,29 @@ export function registerIn(
  * What the first attempt ended in: `paused` (AWS IoT throttled it before its commit: progress kept,
  * lease released), `committed` (ACTIVE, but an attachment failed: the retry re-attaches).
  */
+/**
+ * A first attempt that fails (CreateThing refuses) and cannot delete its certificate: the record is
+ * FAILED and keeps the certificate, INACTIVE, for the retry to reuse. Leaves the emulator without faults.
+ */
+export async function failKeepingCertificate(
+  world: World,
+  token: string,
+  serialNumber: string,
+  csrPem: string,
+): Promise<string> {
+  world.emulator.behaviour.set({
+    '*': { ratePerSecond: 0 },
+    CreateThing: { fault: { error: 'InvalidRequestException', times: 1 } },
+    DeleteCertificate: { fault: { error: 'InternalFailureException' } },
+  });
+  await registerIn(world, token, serialNumber, csrPem).catch(() => undefined);
+  world.emulator.behaviour.set({ '*': { ratePerSecond: 0 } });
+  const failed = await world.inventory.getDevice(serialNumber);
+  if (failed?.status !== 'FAILED' || !failed.certificateId)
+    throw new Error('the attempt kept no certificate');
+  return failed.certificateId;
+}
+
 export type Outcome = 'completed' | 'committed' | 'paused' | 'rolled back' | 'refused' | 'died';
 
 export interface Scenario {
