@@ -6,7 +6,7 @@
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { type BenchSandbox, startBenchSandbox } from './bench-sandbox.js';
-import { measureBurst } from './burst.js';
+import { measureBurst, WARM_UP } from './burst.js';
 import { measureCpu } from './cpu.js';
 import { measureDepth } from './depth.js';
 import { jsonReport, type Results, textReport } from './report.js';
@@ -18,8 +18,17 @@ const OPTIONS = {
   json: { type: 'boolean', default: false, help: 'print one JSON object instead of the tables' },
   devices: { type: 'string', default: '1000', help: 'burst: devices registering at once' },
   pool: { type: 'string', default: '200', help: 'burst: requests in flight at most' },
+  'warm-up': {
+    type: 'string',
+    default: String(WARM_UP),
+    help: 'burst: registrations at once before it starts, not counted (0: none)',
+  },
   deadline: { type: 'string', default: '480', help: 'burst: seconds after which devices stop retrying' },
-  latency: { type: 'string', default: '100', help: 'depth: ms added to every AWS call' },
+  latency: {
+    type: 'string',
+    default: '100',
+    help: 'depth: ms every AWS call takes (answered that long after it arrives)',
+  },
   samples: { type: 'string', default: '15', help: 'depth: registrations measured (after the warm-ups)' },
   warmups: { type: 'string', default: '3', help: 'depth: registrations before measuring' },
   'revoke-claims': { type: 'string', default: '100000', help: 'revoke: claims in the revoked batch' },
@@ -43,6 +52,11 @@ function usage(): string {
 
 function settings(argv: string[]) {
   const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true });
+  const whole = (name: keyof typeof OPTIONS) => {
+    const value = Number(values[name]);
+    if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} takes a whole number ≥ 0`);
+    return value;
+  };
   const count = (name: keyof typeof OPTIONS) => {
     const value = Number(values[name]);
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} takes a whole number ≥ 1`);
@@ -58,6 +72,7 @@ function settings(argv: string[]) {
     only,
     devices: count('devices'),
     pool: count('pool'),
+    warmUp: whole('warm-up'),
     deadlineSeconds: count('deadline'),
     latencyMs: count('latency'),
     samples: count('samples'),
@@ -84,6 +99,7 @@ async function measure(bench: BenchSandbox, options: ReturnType<typeof settings>
         {
           devices: options.devices,
           pool: options.pool,
+          warmUp: options.warmUp,
           deadlineSeconds: options.deadlineSeconds,
           ...(depth ? { iotCallsPerRegistration: depth.iotCallsPerRegistration } : {}),
         },
