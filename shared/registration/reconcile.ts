@@ -237,7 +237,7 @@ async function reconcileOne(
         continue;
       const things = await deps.iot.principalThings(certificateArn);
       if (things.some((thing) => thing !== device.thingName)) continue;
-      await rollBack(
+      const stray = await rollBack(
         deps.iot,
         {
           policyName: deps.policyName,
@@ -247,6 +247,10 @@ async function reconcileOne(
         { ...WORST_CASE, thing: false },
         logger,
       );
+      metric(logger, stray.rollback === 'COMPLETED' ? 'ReconcilerRetiredCertificate' : 'RollbackIncomplete', {
+        certificateArn,
+        leftovers: stray.leftovers,
+      });
     }
     const outcome = await rollBack(
       deps.iot,

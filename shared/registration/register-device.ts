@@ -77,7 +77,7 @@ export const LEASE_MS = 60_000;
 /** A step is not started with less time than this left; the attempt stops and rolls back instead. */
 export const MIN_STEP_MS = 4_000;
 /**
- * A call of steps 3 and 4 that AWS IoT still throttles after the SDK's retries is tried this many
+ * A creation or an attachment that AWS IoT still throttles after the SDK's retries is tried this many
  * more times, 0.5-1.5 s apart, while the function has time, before the attempt pauses (or, after the
  * commit, sends the device back for a replay): the door admits registrations at the quota's rate, so
  * such throttling is mostly bunching that passes within seconds, and waiting here costs less than
@@ -100,9 +100,9 @@ interface AttemptKey {
 /**
  * What happens on POST /register:
  * 1. check the CSR (structure, proof of possession, key type) before anything is read or written;
- *    for server-side key generation, make the key (on the thread pool, while the reads run);
- * 2. read the claim and the device in parallel, then the endpoints (cached per container) once the
- *    claim is known; a finished registration with the same claim and key is replayed (200);
+ * 2. read the claim and the device in parallel, then the endpoints (cached per container) and, for
+ *    server-side key generation, the key (on the thread pool) once the claim allows it; a finished
+ *    registration with the same claim and key is replayed (200);
  * 3. spend the claim, reserve the device, its thing name (for life) and its public key in one
  *    conditional transaction (race-proof), or take the record over without spending a use, under
  *    the identity rules of `assertTakeable` (docs/registration.md);
@@ -422,10 +422,12 @@ async function provision(
       // stranger's: CreateThing with other attributes fails, so a success means this record owns it.
       progress.thing
         ? Promise.resolve()
-        : iot.createThing(device.thingName, {
-            batchId: device.batchId,
-            provisioningId: device.provisioningId,
-          }),
+        : patiently(() =>
+            iot.createThing(device.thingName, {
+              batchId: device.batchId,
+              provisioningId: device.provisioningId,
+            }),
+          ),
     ]);
     if (issued.status === 'fulfilled') {
       certificate = issued.value;

@@ -309,6 +309,30 @@ describe('the packaged template', () => {
     },
   );
 
+  it('lets register make every AWS IoT call its saga makes (resumes and rollbacks included), and nothing more', () => {
+    const granted: Record<string, string[]> = {};
+    for (const statement of everyStatementOf(resource('RegisterRole')))
+      for (const action of actions(statement).filter((name) => name.startsWith('iot:')))
+        granted[action] = [...(granted[action] ?? []), ...render(statement.Resource).split(',')].sort();
+    const certificates = [iotArn('cert/*')];
+    const things = [iotArn('thing/*')];
+
+    expect(granted).toEqual({
+      'iot:CreateCertificateFromCsr': ['*'],
+      'iot:DescribeEndpoint': ['*'],
+      'iot:DescribeCertificate': certificates,
+      'iot:UpdateCertificate': certificates,
+      'iot:DeleteCertificate': certificates,
+      'iot:CreateThing': things,
+      'iot:DescribeThing': things,
+      'iot:DeleteThing': things,
+      'iot:AttachThingPrincipal': ['*'],
+      'iot:DetachThingPrincipal': ['*'],
+      'iot:AttachPolicy': certificates,
+      'iot:DetachPolicy': certificates,
+    });
+  });
+
   it('lets the reconciler roll back stale registrations and sweep certificates, and nothing more', () => {
     const granted: Record<string, string[]> = {};
     for (const statement of everyStatementOf(resource('ReconcileRole')))
@@ -475,7 +499,7 @@ describe('serverless.yml resolved with other deploy-time parameters', { timeout:
     ).toBe(false);
   });
 
-  it('lets register create and delete only the things its thing name pattern allows', () => {
+  it('lets register create, describe and delete only the things its thing name pattern allows', () => {
     const thingsGrantedBy = (from: Template) =>
       statementsOf('RegisterRole', from)
         .filter((statement) => actions(statement).some((action) => /^iot:(Create|Delete)Thing$/.test(action)))
@@ -485,12 +509,11 @@ describe('serverless.yml resolved with other deploy-time parameters', { timeout:
         ]);
 
     // No prefix configured: every thing, since a claim's prefix can be anything.
-    expect(thingsGrantedBy(template)).toEqual([[['iot:CreateThing', 'iot:DeleteThing'], '*']]);
-    expect(thingsGrantedBy(resolvedWith({ thingNamePrefix: 'SN-' }))).toEqual([
-      [['iot:CreateThing', 'iot:DeleteThing'], 'SN-*'],
-    ]);
+    const grant = ['iot:CreateThing', 'iot:DeleteThing', 'iot:DescribeThing'];
+    expect(thingsGrantedBy(template)).toEqual([[grant, '*']]);
+    expect(thingsGrantedBy(resolvedWith({ thingNamePrefix: 'SN-' }))).toEqual([[grant, 'SN-*']]);
     expect(thingsGrantedBy(resolvedWith({ thingNamePrefix: 'SN-', thingNamePattern: 'fleet-*' }))).toEqual([
-      [['iot:CreateThing', 'iot:DeleteThing'], 'fleet-*'],
+      [grant, 'fleet-*'],
     ]);
   });
 
