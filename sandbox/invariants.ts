@@ -71,6 +71,19 @@ export async function checkInvariants(
   for await (const page of paginateListThings({ client: stores.iot, pageSize: 250 }, {}))
     things.push(...(page.things ?? []));
 
+  // Each thing's certificates, listed once for both checks that read them; undefined if unlisted.
+  const listed = new Map<string, Promise<string[] | undefined>>();
+  const principalsOf = (thingName: string) => {
+    const principals =
+      listed.get(thingName) ??
+      stores.iot
+        .send(new ListThingPrincipalsCommand({ thingName }))
+        .then((out) => out.principals ?? [])
+        .catch(() => undefined);
+    listed.set(thingName, principals);
+    return principals;
+  };
+
   const activeDevicesByCertificate = new Map<string, DeviceRecord[]>();
   for (const device of devices.filter((d) => d.status === 'ACTIVE' && d.certificateId)) {
     const list = activeDevicesByCertificate.get(device.certificateId as string) ?? [];
@@ -101,10 +114,7 @@ export async function checkInvariants(
     }
     const committedLately = now.getTime() - Date.parse(device.activatedAt ?? '') < LEASE_MS;
     if (options.allowStale && (device.attachmentsPending || committedLately)) continue;
-    const principals = await stores.iot
-      .send(new ListThingPrincipalsCommand({ thingName: device.thingName }))
-      .catch(() => undefined);
-    if (!principals?.principals?.includes(device.certificateArn as string)) {
+    if (!(await principalsOf(device.thingName))?.includes(device.certificateArn as string)) {
       violations.push(
         `ACTIVE device ${device.serialNumber}: certificate not attached to thing ${device.thingName}`,
       );
@@ -169,10 +179,7 @@ export async function checkInvariants(
   for (const thing of things) {
     const owner = byProvisioningId.get(thing.attributes?.provisioningId as string);
     if (!owner) continue;
-    const principals = await stores.iot
-      .send(new ListThingPrincipalsCommand({ thingName: thing.thingName as string }))
-      .catch(() => undefined);
-    for (const principal of principals?.principals ?? []) {
+    for (const principal of (await principalsOf(thing.thingName as string)) ?? []) {
       if (principal === owner.certificateArn) continue;
       if (options.allowUnreferenced && !namedArns.has(principal)) continue;
       violations.push(

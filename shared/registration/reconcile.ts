@@ -231,19 +231,15 @@ async function reconcileOne(
         )
       : [];
     for (const certificateArn of strays) {
+      const strayOne = strayCertificate(certificateArn);
       // As the sweep: never one a record names, or one also on another thing (not ours, whatever
       // put it on this one).
-      if (await deps.inventory.isCertificateReferenced(strayCertificate(certificateArn).certificateId))
-        continue;
+      if (await deps.inventory.isCertificateReferenced(strayOne.certificateId)) continue;
       const things = await deps.iot.principalThings(certificateArn);
       if (things.some((thing) => thing !== device.thingName)) continue;
       const stray = await rollBack(
         deps.iot,
-        {
-          policyName: deps.policyName,
-          thingName: device.thingName,
-          certificate: strayCertificate(certificateArn),
-        },
+        { policyName: deps.policyName, thingName: device.thingName, certificate: strayOne },
         { ...WORST_CASE, thing: false },
         logger,
       );

@@ -31,7 +31,7 @@ import type { IotGateway } from '../iot/iot-gateway.js';
 import { createLogger, describeError, type Logger } from '../logger.js';
 import { metric } from '../metrics.js';
 import { MAX_THING_NAME_LENGTH, type RegisterRequest } from './request.js';
-import { DEFAULT_ROLLBACK_BUDGET_MS, rollBack } from './rollback.js';
+import { DEFAULT_ROLLBACK_BUDGET_MS, delay, rollBack } from './rollback.js';
 
 export interface RegistrationSettings {
   policyName: string;
@@ -403,7 +403,7 @@ async function provision(
         const timeLeft = deps.remainingMs?.() ?? Number.POSITIVE_INFINITY;
         if (!(error instanceof ThrottledError) || retry > THROTTLED_CALL_RETRIES) throw error;
         if (timeLeft < 2 * MIN_STEP_MS + 1_500) throw error;
-        await sleep(500 + Math.random() * 1_000);
+        await delay(500 + Math.random() * 1_000);
       }
     }
   };
@@ -679,10 +679,6 @@ async function recordFailure(
     step,
     leftovers: outcome.leftovers,
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The error's stable code or name, never its message (AWS messages can echo input). */
