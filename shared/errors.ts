@@ -44,6 +44,12 @@ export type ErrorCode =
   | 'REGISTRATION_CONFLICT'
   | 'THING_NAME_TAKEN'
   | 'PUBLIC_KEY_IN_USE'
+  | 'DEVICE_PROOF_INVALID'
+  | 'DEVICE_PROOF_EXPIRED'
+  | 'DEVICE_PROOF_REPLAYED'
+  | 'DEVICE_NOT_ACTIVE'
+  | 'ROTATION_IN_PROGRESS'
+  | 'NO_ROTATION_PENDING'
   | 'DEVICE_NOT_FOUND'
   | 'CLAIM_NOT_FOUND'
   | 'BATCH_NOT_FOUND'
@@ -139,6 +145,32 @@ export class ThingNameTakenError extends AppError {
 /** The CSR's public key was already certified for another device: one key, one device. */
 export class PublicKeyInUseError extends AppError {
   readonly code = 'PUBLIC_KEY_IN_USE';
+}
+
+// --- life after first boot (rotation, reset) ---------------------------------------------------
+/** The device's proof of possession does not verify, or names no certificate of that device. */
+export class DeviceProofInvalidError extends AppError {
+  readonly code = 'DEVICE_PROOF_INVALID';
+}
+/** The proof's issued-at is outside the accepted window. */
+export class DeviceProofExpiredError extends AppError {
+  readonly code = 'DEVICE_PROOF_EXPIRED';
+}
+/** The proof's nonce was used before: a captured request replayed. */
+export class DeviceProofReplayedError extends AppError {
+  readonly code = 'DEVICE_PROOF_REPLAYED';
+}
+/** The device is not ACTIVE (not registered yet, decommissioned, reset): nothing to rotate. */
+export class DeviceNotActiveError extends AppError {
+  readonly code = 'DEVICE_NOT_ACTIVE';
+}
+/** Another rotation request (or an operator) is working on this device. */
+export class RotationInProgressError extends AppError {
+  readonly code = 'ROTATION_IN_PROGRESS';
+}
+/** A confirmation with no new certificate waiting for it. */
+export class NoRotationPendingError extends AppError {
+  readonly code = 'NO_ROTATION_PENDING';
 }
 
 // --- admin ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { CLAIM_TOKEN_PATTERN } from '../claims/token.js';
  * members a newer API adds; only the members listed here are required.
  */
 
-export const DEVICE_STATUSES = ['PROVISIONING', 'ACTIVE', 'FAILED', 'DECOMMISSIONED'] as const;
+export const DEVICE_STATUSES = ['PROVISIONING', 'ACTIVE', 'FAILED', 'DECOMMISSIONED', 'RESET'] as const;
 export const CLAIM_STATUSES = ['ACTIVE', 'REVOKED'] as const;
 
 /** A claim as POST /claims returns it, once: the token is never stored, only its SHA-256. */
@@ -69,6 +69,21 @@ export const deviceViewSchema = z.looseObject({
   updatedAt: z.string(),
   decommissionedAt: z.optional(z.string()),
   failure: z.optional(failureSchema),
+  /** When an operator reset it (RESET: it may register again with a claim bound to its serial). */
+  resetAt: z.optional(z.string()),
+  /** When its last rotation was confirmed (or its grace period ended). */
+  rotatedAt: z.optional(z.string()),
+  rotation: z.optional(
+    z.looseObject({
+      /** When an operator asked it (or its batch) to rotate, if after its certificate was issued. */
+      requestedAt: z.optional(z.string()),
+      due: z.boolean(),
+      /** Due for longer than the deployment's ROTATION_OVERDUE_AFTER_SECONDS. */
+      overdue: z.boolean(),
+      pendingCertificateId: z.optional(z.string()),
+      graceUntil: z.optional(z.string()),
+    }),
+  ),
 });
 export type DeviceView = z.infer<typeof deviceViewSchema>;
 
@@ -77,6 +92,46 @@ export const listDevicesResponseSchema = z.object({
   cursor: z.optional(z.string()),
 });
 export type ListDevicesResponse = z.infer<typeof listDevicesResponseSchema>;
+
+export const HISTORY_EVENTS = [
+  'REGISTERED',
+  'FAILED',
+  'ROLLED_BACK',
+  'ROTATION_REQUESTED',
+  'ROTATED',
+  'ROTATION_FAILED',
+  'CONFIRMED',
+  'GRACE_ENDED',
+  'CERTIFICATE_RETIRED',
+  'RESET',
+  'DECOMMISSIONED',
+] as const;
+export type HistoryEventName = (typeof HISTORY_EVENTS)[number];
+
+/** One entry of a device's append-only history; details depend on the event. */
+export const historyEventSchema = z.looseObject({
+  at: z.string(),
+  event: z.enum(HISTORY_EVENTS),
+  /** `device`, `reconciler`, or the operator's IAM principal (ARN). */
+  actor: z.string(),
+  certificateId: z.optional(z.string()),
+  previousCertificateId: z.optional(z.string()),
+  step: z.optional(z.string()),
+  error: z.optional(z.string()),
+  rollback: z.optional(z.enum(['COMPLETED', 'INCOMPLETE'])),
+  leftovers: z.optional(z.array(z.string())),
+  batchId: z.optional(z.string()),
+  claimId: z.optional(z.string()),
+});
+export type HistoryEvent = z.infer<typeof historyEventSchema>;
+
+export const deviceHistoryResponseSchema = z.object({
+  serialNumber: z.string(),
+  /** Oldest first. */
+  events: z.array(historyEventSchema),
+  cursor: z.optional(z.string()),
+});
+export type DeviceHistoryResponse = z.infer<typeof deviceHistoryResponseSchema>;
 
 /**
  * An error answer (RFC 9457 problem+json) as far as a client relies on it: `errors[]` points at each
@@ -102,6 +157,8 @@ export const batchViewSchema = z.looseObject({
   devices: z.object({ ACTIVE: count, FAILED: count, DECOMMISSIONED: count }),
   firstRegistrationAt: z.optional(z.string()),
   lastRegistrationAt: z.optional(z.string()),
+  /** When an operator asked every device of the batch to rotate. */
+  rotationRequestedAt: z.optional(z.string()),
 });
 
 export const listBatchesResponseSchema = z.object({

@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { InvalidRequestError } from '../errors.js';
 import { attributesSchema, SERIAL_NUMBER_PATTERN } from '../registration/request.js';
+import { DEVICE_STATUSES } from './response-schemas.js';
 
 z.config(en());
 
@@ -42,7 +43,9 @@ export type RevokeClaimsRequest = z.infer<typeof revokeClaimsSchema>;
 
 export const listQuerySchema = z.object({
   batchId: z.optional(z.string().check(z.regex(BATCH_ID))),
-  status: z.optional(z.enum(['PROVISIONING', 'ACTIVE', 'FAILED', 'DECOMMISSIONED'])),
+  status: z.optional(z.enum(DEVICE_STATUSES)),
+  /** `overdue`: only devices whose requested rotation is overdue. */
+  rotation: z.optional(z.enum(['overdue'])),
   limit: z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000))),
   cursor: z.optional(z.string().check(z.maxLength(2048))),
 });

@@ -7,7 +7,8 @@ export interface BatchView {
   revokedAt?: string;
   /** Tokens: minted, used (at least once), revoked while unused, expired while unused. */
   claims: { issued: number; used: number; revoked: number; expired: number };
-  devices: Record<Exclude<DeviceStatus, 'PROVISIONING'>, number>;
+  /** Reset devices leave their batch's counts until they register again. */
+  devices: Record<Exclude<DeviceStatus, 'PROVISIONING' | 'RESET'>, number>;
   firstRegistrationAt?: string;
   lastRegistrationAt?: string;
 }

@@ -23,7 +23,7 @@ export interface Claim {
   createdAt: string;
 }
 
-export type DeviceStatus = 'PROVISIONING' | 'ACTIVE' | 'FAILED' | 'DECOMMISSIONED';
+export type DeviceStatus = 'PROVISIONING' | 'ACTIVE' | 'FAILED' | 'DECOMMISSIONED' | 'RESET';
 
 /** Which saga steps have completed: the reconciler and resumed retries read this. */
 export interface Progress {
