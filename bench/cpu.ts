@@ -47,6 +47,7 @@ export async function measureCpu(
     AWS_ENDPOINT_URL_IOT: info.iotEndpoint,
     DEVICES_TABLE: info.tables.devices,
     CLAIMS_TABLE: info.tables.claims,
+    HISTORY_TABLE: info.tables.history,
     IOT_POLICY_NAME: info.policyName,
     IOT_ROLE_ALIAS: info.roleAlias,
     ROOT_CA_FILE: resolve(info.rootCaFile),

@@ -1,7 +1,14 @@
 // Runs every fault scenario against a fresh DynamoDB Local and IoT emulator and prints the outcome
-// table (completed / rolled back / refused) with the invariant checks: `npm run scenarios`.
+// table (completed / rolled back / refused) with the invariant checks, then the rotation scenarios'
+// table: `npm run scenarios`.
 import { startDynamoDbLocal } from '../sandbox/dynamodb-local.js';
 import { freePort } from '../test/support/free-port.js';
+import {
+  ROTATION_SCENARIOS,
+  type RotationScenarioResult,
+  rotationScenarioTable,
+  runRotationScenario,
+} from '../test/support/rotation-scenarios.js';
 import {
   createWorld,
   runScenario,
@@ -23,8 +30,19 @@ try {
       result.violationsAfterRetry.length > 0 ||
       result.retry !== 'completed';
   }
+  const rotations: RotationScenarioResult[] = [];
+  for (const scenario of ROTATION_SCENARIOS) {
+    const result = await runRotationScenario(world, scenario);
+    rotations.push(result);
+    failed ||=
+      result.violationsAfterFirst.length > 0 ||
+      result.violationsAfterRetry.length > 0 ||
+      result.retry !== 'confirmed' ||
+      !result.workingIsNew;
+  }
   await world.close();
   console.log(scenarioTable(results));
+  console.log(`\n${rotationScenarioTable(rotations)}`);
 } finally {
   await dynamo.stop();
 }

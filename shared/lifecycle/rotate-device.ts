@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { parseCsr } from '../csr/parse-csr.js';
 import {
   DeviceNotActiveError,
+  DeviceProofInvalidError,
   DeviceProofReplayedError,
   InvalidRequestError,
   NoRotationPendingError,
@@ -269,6 +270,9 @@ export async function confirmRotation(proof: unknown, deps: RotationDeps): Promi
   );
   const spent = nonceKey(certificateId, claims.nonce);
   const rotation = device.rotation;
+  if (device.certificateId === certificateId && rotation?.state === 'PENDING') {
+    throw new DeviceProofInvalidError("a confirmation is signed with the new certificate's key");
+  }
   if (device.certificateId === certificateId) {
     // Confirmed already (this is its repeat), or there was never a rotation to confirm.
     const retired = rotation?.state === 'RETIRING' ? rotation.certificateId : device.previousCertificateId;

@@ -346,9 +346,10 @@ describe('the packaged template', () => {
     expect(granted).toEqual({
       'logs:CreateLogStream': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-reconcile:\*$/)],
       'logs:PutLogEvents': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-reconcile:\*$/)],
-      'dynamodb:Query': [index('byCertificate'), index('byStatus')],
+      'dynamodb:Query': [index('byCertificate'), index('byRotation'), index('byStatus')],
       'dynamodb:GetItem': [devices],
       'dynamodb:UpdateItem': ['<ClaimsTable.Arn>', devices],
+      'dynamodb:PutItem': ['<HistoryTable.Arn>'],
       'iot:ListCertificates': ['*'],
       'iot:ListPrincipalThings': ['*'],
       'iot:DescribeCertificate': certificates,
@@ -373,7 +374,7 @@ describe('the packaged template', () => {
     expect(resource('RegisterLambdaFunction').Properties.Timeout).toBeLessThan(30);
   });
 
-  it('puts AWS_IAM authorization on every admin route and none on the device route', () => {
+  it('puts AWS_IAM authorization on every admin route and none on the device routes', () => {
     const routes = Object.values(resources)
       .filter((r) => r.Type === 'AWS::ApiGatewayV2::Route')
       .map((r) => [
@@ -383,6 +384,9 @@ describe('the packaged template', () => {
 
     expect(Object.fromEntries(routes)).toEqual({
       'POST /register': 'NONE',
+      'GET /rotation': 'NONE',
+      'POST /rotation': 'NONE',
+      'POST /rotation/confirm': 'NONE',
       'POST /claims': 'AWS_IAM',
       'GET /claims': 'AWS_IAM',
       'POST /claims/revoke': 'AWS_IAM',
@@ -391,6 +395,62 @@ describe('the packaged template', () => {
       'POST /devices/{serialNumber}/decommission': 'AWS_IAM',
       'GET /batches': 'AWS_IAM',
       'GET /batches/{batchId}': 'AWS_IAM',
+      'POST /devices/{serialNumber}/rotate': 'AWS_IAM',
+      'POST /batches/{batchId}/rotate': 'AWS_IAM',
+      'POST /devices/{serialNumber}/reset': 'AWS_IAM',
+      'GET /devices/{serialNumber}/history': 'AWS_IAM',
+    });
+  });
+
+  it('lets the rotation routes issue and retire certificates and spend nonces, but never create or delete things', () => {
+    const granted: Record<string, string[]> = {};
+    for (const statement of everyStatementOf(resource('RotateRole')))
+      for (const action of actions(statement))
+        granted[action] = [...(granted[action] ?? []), ...render(statement.Resource).split(',')].sort();
+    const certificates = [iotArn('cert/*')];
+    const onClaims = statementsOf('RotateRole').filter((statement) =>
+      render(statement.Resource).includes('ClaimsTable'),
+    );
+
+    expect(granted).toEqual({
+      'logs:CreateLogStream': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-rotation\*:\*$/)],
+      'logs:PutLogEvents': [expect.stringMatching(/:log-group:\/aws\/lambda\/[\w-]+-rotation\*:\*$/)],
+      'dynamodb:GetItem': ['<ClaimsTable.Arn>', '<DevicesTable.Arn>'],
+      'dynamodb:UpdateItem': ['<DevicesTable.Arn>'],
+      'dynamodb:PutItem': ['<ClaimsTable.Arn>', '<HistoryTable.Arn>'],
+      'iot:CreateCertificateFromCsr': ['*'],
+      'iot:DescribeEndpoint': ['*'],
+      'iot:UpdateCertificate': certificates,
+      'iot:DeleteCertificate': certificates,
+      'iot:AttachPolicy': certificates,
+      'iot:DetachPolicy': certificates,
+      'iot:AttachThingPrincipal': ['*'],
+      'iot:DetachThingPrincipal': ['*'],
+    });
+    expect(onClaims.map((statement) => statement.Condition)).toEqual([
+      { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['batch#*', 'nonce#*'] } },
+    ]);
+  });
+
+  it('lets the lifecycle admin role retire certificates but never issue one or touch things', () => {
+    const granted = statementsOf('LifecycleAdminRole').flatMap(actions);
+
+    expect(granted.filter((action) => action.startsWith('iot:')).sort()).toEqual([
+      'iot:DeleteCertificate',
+      'iot:DetachPolicy',
+      'iot:DetachThingPrincipal',
+      'iot:UpdateCertificate',
+    ]);
+  });
+
+  it('throttles POST /rotation on its own, at a share of the AWS IoT quota register also uses', () => {
+    const stage = resource('HttpApiStage').Properties as {
+      RouteSettings: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+    };
+
+    expect(stage.RouteSettings['POST /rotation']).toEqual({
+      ThrottlingRateLimit: 5,
+      ThrottlingBurstLimit: 5,
     });
   });
 
@@ -456,7 +516,7 @@ describe('the packaged template', () => {
       expect(variable).not.toMatch(/header|body|querystring|path|userAgent|clientCert|input/i);
   });
 
-  it.each(['ClaimsTable', 'DevicesTable', 'DeviceDataTable'])(
+  it.each(['ClaimsTable', 'DevicesTable', 'HistoryTable', 'DeviceDataTable'])(
     'makes %s on-demand, encrypted, point-in-time recoverable, deletion-protected and retained',
     (id) => {
       const table = resource(id);
@@ -471,7 +531,7 @@ describe('the packaged template', () => {
     },
   );
 
-  it('expires claims with DynamoDB TTL and indexes devices by batch, status, certificate and public key', () => {
+  it('expires claims with DynamoDB TTL and indexes devices by batch, status, certificate and rotation', () => {
     expect(resource('ClaimsTable').Properties.TimeToLiveSpecification).toEqual({
       AttributeName: 'purgeAt',
       Enabled: true,
@@ -479,7 +539,7 @@ describe('the packaged template', () => {
     const indexes = (
       resource('DevicesTable').Properties.GlobalSecondaryIndexes as { IndexName: string }[]
     ).map((i) => i.IndexName);
-    expect(indexes).toEqual(['byBatch', 'byStatus', 'byCertificate']);
+    expect(indexes).toEqual(['byBatch', 'byStatus', 'byCertificate', 'byRotation']);
   });
 });
 
@@ -565,6 +625,10 @@ describe('admission for POST /register, derived from the AWS IoT quota', { timeo
       'POST /register': {
         ThrottlingRateLimit: params.registerRateLimit,
         ThrottlingBurstLimit: params.registerBurstLimit,
+      },
+      'POST /rotation': {
+        ThrottlingRateLimit: params.rotationRateLimit,
+        ThrottlingBurstLimit: params.rotationBurstLimit,
       },
     });
     expect(stage.DefaultRouteSettings).toEqual({

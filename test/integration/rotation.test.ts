@@ -213,6 +213,14 @@ describe('rotation, phase two', () => {
 
     const code = await codeRejectedBy(confirm(device, device.key, device.certificatePem));
 
+    expect(code).toBe('DEVICE_PROOF_INVALID');
+  });
+
+  it('refuses a confirmation when nothing waits for one', async () => {
+    const device = await registered('ROT-CONFIRM-NOTHING');
+
+    const code = await codeRejectedBy(confirm(device, device.key, device.certificatePem));
+
     expect(code).toBe('NO_ROTATION_PENDING');
   });
 

@@ -100,6 +100,12 @@ function holdFunctions(): { release: () => void } {
   return { release: () => release() };
 }
 
+/** Waits (10 s at most) until `done()`. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
 async function call(url: string, init: RequestInit = {}) {
   const response = await fetch(url, init);
   return { status: response.status, headers: response.headers, text: await response.text() };
@@ -147,7 +153,10 @@ async function signed(
 describe('the front door (HTTP API in front of the functions)', () => {
   it('reads the routes, the stage and route throttling and reserved concurrency from serverless.yml', () => {
     expect(api.throttle).toEqual({ rateLimit: 100, burstLimit: 200 });
-    expect(api.routeThrottles).toEqual({ 'POST /register': { rateLimit: 15, burstLimit: 10 } });
+    expect(api.routeThrottles).toEqual({
+      'POST /register': { rateLimit: 15, burstLimit: 10 },
+      'POST /rotation': { rateLimit: 5, burstLimit: 5 },
+    });
     expect(api.routes.map((route) => [route.routeKey, route.iam, route.reservedConcurrency])).toEqual(
       expect.arrayContaining([
         ['POST /register', false, 175],
@@ -260,7 +269,10 @@ describe('the front door (HTTP API in front of the functions)', () => {
     const base = await open({ api: { ...api, routeThrottles: {} } });
 
     const burst = Array.from({ length: 185 }, () => register(base));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Released only once the whole burst has arrived (175 held, 10 refused), however loaded the machine.
+    await until(
+      () => invoked.length >= 175 && logged.filter((l) => l.includes('reserved concurrency')).length >= 10,
+    );
     held.release();
     const answers = await Promise.all(burst);
 

@@ -15,6 +15,7 @@ export function useLocalFunctionEnvironment(): void {
     AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
     DEVICES_TABLE: TEST_TABLES.devices,
     CLAIMS_TABLE: TEST_TABLES.claims,
+    HISTORY_TABLE: TEST_TABLES.history,
     IOT_POLICY_NAME: 'device-policy',
     IOT_ROLE_ALIAS: 'device-role-alias',
   });
