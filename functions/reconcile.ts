@@ -3,14 +3,15 @@ import { dynamoDbClient, iotClient } from '../shared/aws-clients.js';
 import { loadReconcileConfig } from '../shared/config.js';
 import { DynamoDbInventory } from '../shared/inventory/dynamodb-inventory.js';
 import { AwsIotGateway } from '../shared/iot/aws-iot-gateway.js';
+import { DynamoDbRotationStore } from '../shared/lifecycle/dynamodb-rotation-store.js';
 import { createLogger } from '../shared/logger.js';
 import { type ReconcileReport, reconcile } from '../shared/registration/reconcile.js';
 
 const config = loadReconcileConfig();
-const inventory = new DynamoDbInventory(dynamoDbClient(), {
-  claims: config.claimsTable,
-  devices: config.devicesTable,
-});
+const tables = { claims: config.claimsTable, devices: config.devicesTable, history: config.historyTable };
+const dynamo = dynamoDbClient();
+const inventory = new DynamoDbInventory(dynamo, tables);
+const rotations = new DynamoDbRotationStore(dynamo, tables);
 const iot = new AwsIotGateway(iotClient());
 const logger = createLogger({ function: 'reconcile' });
 
@@ -18,6 +19,7 @@ const logger = createLogger({ function: 'reconcile' });
 export async function handler(_event: ScheduledEvent, context: Context): Promise<ReconcileReport> {
   const report = await reconcile({
     inventory,
+    rotations,
     iot,
     policyName: config.policyName,
     logger,

@@ -14,6 +14,7 @@ const deps: RegistrationDeps = {
   inventory: new DynamoDbInventory(dynamoDbClient(), {
     claims: config.claimsTable,
     devices: config.devicesTable,
+    history: config.historyTable,
   }),
   iot,
   endpoints: endpointResolver(iot, {

@@ -22,7 +22,7 @@ import { LEASE_MS } from '../shared/registration/register-device.js';
 
 export interface Stores {
   dynamo: DynamoDBClient;
-  tables: { claims: string; devices: string };
+  tables: { claims: string; devices: string; history: string };
   iot: IoTClient;
   policyName: string;
 }

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { dynamoDbClient, iotClient } from '../shared/aws-clients.js';
 import { DynamoDbInventory } from '../shared/inventory/dynamodb-inventory.js';
 import { AwsIotGateway } from '../shared/iot/aws-iot-gateway.js';
+import { DynamoDbRotationStore } from '../shared/lifecycle/dynamodb-rotation-store.js';
 import { createLogger } from '../shared/logger.js';
 import { reconcile } from '../shared/registration/reconcile.js';
 import { type SandboxInfo, sandboxSettings } from './sandbox-config.js';
@@ -21,11 +22,10 @@ const { values } = parseArgs({
 const settings = sandboxSettings();
 const info = JSON.parse(readFileSync(join(settings.dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
 const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
+const dynamo = dynamoDbClient({ endpoint: info.dynamodbEndpoint, region: info.region, credentials });
 const report = await reconcile({
-  inventory: new DynamoDbInventory(
-    dynamoDbClient({ endpoint: info.dynamodbEndpoint, region: info.region, credentials }),
-    info.tables,
-  ),
+  inventory: new DynamoDbInventory(dynamo, info.tables),
+  rotations: new DynamoDbRotationStore(dynamo, info.tables),
   iot: new AwsIotGateway(iotClient({ endpoint: info.iotEndpoint, region: info.region, credentials })),
   policyName: info.policyName,
   logger: createLogger({ function: 'reconcile' }),

@@ -45,7 +45,7 @@ export interface SandboxInfo {
   rootCaFile: string;
   demoClaimToken: string;
   region: string;
-  tables: { claims: string; devices: string };
+  tables: { claims: string; devices: string; history: string };
   /** Credentials the front door accepts for SigV4 on the admin (AWS_IAM) routes. */
   adminAccessKeyId: string;
   adminSecretAccessKey: string;

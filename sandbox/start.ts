@@ -28,7 +28,7 @@ import { createTables, type Resources } from './tables.js';
 interface ServerlessConfig extends PrintedService {
   service: string;
   provider: { environment: Record<string, string> };
-  custom: { tables: { claims: string; devices: string }; roleAliasName: string };
+  custom: { tables: { claims: string; devices: string; history: string }; roleAliasName: string };
   resources: PrintedService['resources'] & { Resources: Resources };
 }
 
@@ -122,7 +122,11 @@ async function main(settings: SandboxSettings, options: StartOptions): Promise<v
     dynamoClient,
     resources,
     Object.fromEntries(
-      Object.entries({ ClaimsTable: config.custom.tables.claims, DevicesTable: config.custom.tables.devices })
+      Object.entries({
+        ClaimsTable: config.custom.tables.claims,
+        DevicesTable: config.custom.tables.devices,
+        HistoryTable: config.custom.tables.history,
+      })
         .filter(([, name]) => !existing.includes(name))
         .map(([logicalId]) => [logicalId, undefined]),
     ),

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 export interface RegisterConfig {
   devicesTable: string;
   claimsTable: string;
+  historyTable: string;
   policyName: string;
   roleAlias: string;
   rootCaPem: string;
@@ -22,6 +23,7 @@ export function loadRegisterConfig(env: Env = process.env): RegisterConfig {
   return {
     devicesTable: required(env, 'DEVICES_TABLE'),
     claimsTable: required(env, 'CLAIMS_TABLE'),
+    historyTable: required(env, 'HISTORY_TABLE'),
     policyName: required(env, 'IOT_POLICY_NAME'),
     roleAlias: required(env, 'IOT_ROLE_ALIAS'),
     rootCaPem: rootCa(env),
@@ -32,9 +34,28 @@ export function loadRegisterConfig(env: Env = process.env): RegisterConfig {
   };
 }
 
+export interface RotationConfig extends RegisterConfig {
+  /** ROTATION_GRACE_SECONDS: how long both certificates work without the device's confirmation. */
+  graceSeconds: number;
+  /** ROTATION_OVERDUE_AFTER_SECONDS: an operator's request to rotate open this long is overdue. */
+  overdueAfterSeconds: number;
+}
+
+export function loadRotationConfig(env: Env = process.env): RotationConfig {
+  return { ...loadRegisterConfig(env), ...rotationTimes(env) };
+}
+
+function rotationTimes(env: Env): { graceSeconds: number; overdueAfterSeconds: number } {
+  return {
+    graceSeconds: positiveInt(env, 'ROTATION_GRACE_SECONDS', 7 * 86_400),
+    overdueAfterSeconds: positiveInt(env, 'ROTATION_OVERDUE_AFTER_SECONDS', 7 * 86_400),
+  };
+}
+
 export interface ReconcileConfig {
   devicesTable: string;
   claimsTable: string;
+  historyTable: string;
   policyName: string;
   staleAfterSeconds: number;
   maxDevicesPerRun: number;
@@ -51,20 +72,25 @@ export function loadReconcileConfig(env: Env = process.env): ReconcileConfig {
 export interface AdminConfig {
   devicesTable: string;
   claimsTable: string;
+  historyTable: string;
   policyName: string;
   /** The register function's THING_NAME_PREFIX: claim batches are checked against it. */
   defaultThingNamePrefix: string;
   /** THING_NAME_PATTERN: the thing names the register role may create (IAM wildcards `*` and `?`). */
   thingNamePattern: string;
+  graceSeconds: number;
+  overdueAfterSeconds: number;
 }
 
 export function loadAdminConfig(env: Env = process.env): AdminConfig {
   return {
     devicesTable: required(env, 'DEVICES_TABLE'),
     claimsTable: required(env, 'CLAIMS_TABLE'),
+    historyTable: required(env, 'HISTORY_TABLE'),
     policyName: required(env, 'IOT_POLICY_NAME'),
     defaultThingNamePrefix: env.THING_NAME_PREFIX ?? '',
     thingNamePattern: env.THING_NAME_PATTERN || '*',
+    ...rotationTimes(env),
   };
 }
 

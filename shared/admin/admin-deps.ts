@@ -11,6 +11,7 @@ export const adminDeps: AdminDeps = {
   store: new DynamoDbAdminStore(dynamoDbClient(), {
     claims: config.claimsTable,
     devices: config.devicesTable,
+    history: config.historyTable,
   }),
   iot: new AwsIotGateway(iotClient()),
   policyName: config.policyName,

@@ -9,6 +9,8 @@ export const CURSOR_KEYS = {
   batchesByKind: ['tokenHash', 'kind', 'batchId'],
   devicesByBatch: ['serialNumber', 'batchId'],
   devicesByStatus: ['serialNumber', 'status', 'updatedAt'],
+  devicesByRotation: ['serialNumber', 'rotationState', 'rotationDueAt'],
+  history: ['serialNumber', 'eventKey'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** Opaque pagination cursors: a DynamoDB LastEvaluatedKey as base64url JSON. */

@@ -2,6 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { epochSeconds } from '../claims/claim-rules.js';
 import { RegistrationConflictError } from '../errors.js';
+import { DEVICE_ACTOR, type HistoryEntry, historyPuts } from '../history/history.js';
 import { CURSOR_KEYS, decodeCursor, encodeCursor } from './cursor.js';
 import { guardDynamoDb as call, ifConditionHolds } from './dynamodb-errors.js';
 import {
@@ -36,6 +37,8 @@ import {
 export interface TableNames {
   claims: string;
   devices: string;
+  /** Each device's append-only history (shared/history/history.ts). */
+  history: string;
 }
 
 /** Inventory on DynamoDB: claims keyed by token hash, devices keyed by serial number. */
@@ -68,6 +71,61 @@ export class DynamoDbInventory implements Inventory {
   }
 
   async reserve(claim: Claim, device: DeviceRecord, now: Date): Promise<void> {
+    const [spend, batch] = this.spendOne(claim, device, now);
+    const create: TransactItem = {
+      Put: {
+        TableName: this.tables.devices,
+        Item: device,
+        ConditionExpression: 'attribute_not_exists(serialNumber)',
+      },
+    };
+    const thingName: ThingNameItem = {
+      serialNumber: thingNameKey(device.thingName),
+      kind: 'thing-name',
+      thingName: device.thingName,
+      owner: device.serialNumber,
+      createdAt: now.toISOString(),
+    };
+    await this.transact(
+      [spend, create, this.ownedBy(thingName), this.ownedBy(publicKeyItem(device, now)), batch],
+      ['claim', 'device', 'thingName', 'publicKey', 'batch'],
+    );
+  }
+
+  async reRegister(claim: Claim, previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void> {
+    const [spend, batch] = this.spendOne(claim, next, now);
+    const { serialNumber, ...fields } = next;
+    const entries = Object.entries(fields);
+    const restart: TransactItem = {
+      Update: {
+        TableName: this.tables.devices,
+        Key: { serialNumber },
+        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :f${i}`).join(', ')}`,
+        // Still RESET as read: nobody else started its new registration meanwhile.
+        ConditionExpression: '#status = :reset AND leaseId = :previousLease AND leaseUntil < :nowMs',
+        ExpressionAttributeNames: {
+          '#status': 'status',
+          ...Object.fromEntries(entries.map(([name], i) => [`#f${i}`, name])),
+        },
+        ExpressionAttributeValues: {
+          ':reset': 'RESET',
+          ':previousLease': previous.leaseId,
+          ':nowMs': now.getTime(),
+          ...Object.fromEntries(entries.map(([, value], i) => [`:f${i}`, value])),
+        },
+      },
+    };
+    await this.transact(
+      [spend, restart, this.ownedBy(publicKeyItem(next, now)), batch],
+      ['claim', 'device', 'publicKey', 'batch'],
+    );
+  }
+
+  /**
+   * The claim's part of a registration's transaction: one use spent under the claim rules, and its
+   * batch item (not revoked; the token's first use counted).
+   */
+  private spendOne(claim: Claim, device: DeviceRecord, now: Date): [TransactItem, TransactItem] {
     const spend: TransactItem = {
       Update: {
         TableName: this.tables.claims,
@@ -83,20 +141,6 @@ export class DynamoDbInventory implements Inventory {
         },
       },
     };
-    const create: TransactItem = {
-      Put: {
-        TableName: this.tables.devices,
-        Item: device,
-        ConditionExpression: 'attribute_not_exists(serialNumber)',
-      },
-    };
-    const thingName: ThingNameItem = {
-      serialNumber: thingNameKey(device.thingName),
-      kind: 'thing-name',
-      thingName: device.thingName,
-      owner: device.serialNumber,
-      createdAt: now.toISOString(),
-    };
     // A token's first use counts it as used in its batch (for multi-use tokens, as far as this read saw).
     const firstUse = claim.usesLeft === claim.maxUses;
     // Counted only if it really is the first use: a stale read is refused, and explained as a conflict.
@@ -108,10 +152,7 @@ export class DynamoDbInventory implements Inventory {
       mustBeActive: true,
       ...(firstUse ? { add: { [usedCounter(claim.expiresAt)]: 1 } } : {}),
     });
-    await this.transact(
-      [spend, create, this.ownedBy(thingName), this.ownedBy(publicKeyItem(device, now)), batch],
-      ['claim', 'device', 'thingName', 'publicKey', 'batch'],
-    );
+    return [spend, batch];
   }
 
   async takeOver(
@@ -239,6 +280,15 @@ export class DynamoDbInventory implements Inventory {
         ':released': 0,
       },
       { add: { [devicesCounter('ACTIVE')]: 1 }, registeredAt: now },
+      this.history(device, now, [
+        {
+          event: 'REGISTERED',
+          actor: DEVICE_ACTOR,
+          certificateId: certificate.certificateId,
+          claimId: device.claimId,
+          batchId: device.batchId,
+        },
+      ]),
     );
   }
 
@@ -372,7 +422,18 @@ export class DynamoDbInventory implements Inventory {
     failure: Failure,
     now: Date,
     certificate?: IssuedCertificate,
+    actor: string = DEVICE_ACTOR,
   ): Promise<void> {
+    const history = this.history(device, now, [
+      {
+        event: 'FAILED',
+        actor,
+        step: failure.step,
+        error: failure.error,
+        ...(failure.certificateId ? { certificateId: failure.certificateId } : {}),
+      },
+      { event: 'ROLLED_BACK', actor, rollback: failure.rollback, leftovers: failure.leftovers },
+    ]);
     const base =
       'SET #status = :failedStatus, progress = :progress, failure = :failure, updatedAt = :now, leaseUntil = :released';
     const values = {
@@ -394,6 +455,7 @@ export class DynamoDbInventory implements Inventory {
           ':pem': certificate.certificatePem,
         },
         counting,
+        history,
       );
     } else {
       await this.updateOwnCounting(
@@ -401,6 +463,7 @@ export class DynamoDbInventory implements Inventory {
         `${base} REMOVE certificateId, certificateArn, certificatePem`,
         values,
         counting,
+        history,
       );
     }
   }
@@ -426,11 +489,13 @@ export class DynamoDbInventory implements Inventory {
     expression: string,
     values: Record<string, unknown>,
     batch: BatchChange,
+    history: TransactItem[] = [],
   ): Promise<void> {
     try {
       await writeTransaction(this.doc, [
         { Update: this.ownUpdate(device, expression, values) },
         this.batchUpdate(device.batchId, batch),
+        ...history,
       ]);
     } catch (error) {
       if (error instanceof TransactionRefusedError) throw lostLease(error);
@@ -470,6 +535,10 @@ export class DynamoDbInventory implements Inventory {
 
   private batchUpdate(batchId: string, change: BatchChange): TransactItem {
     return batchUpdate(this.tables.claims, batchId, change);
+  }
+
+  private history(device: DeviceRecord, now: Date, entries: HistoryEntry[]): TransactItem[] {
+    return historyPuts(this.tables.history, device.serialNumber, now, entries);
   }
 }
 

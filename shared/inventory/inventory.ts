@@ -61,6 +61,12 @@ export interface Inventory {
     options: { singleUseClaim: boolean },
   ): Promise<void>;
   /**
+   * A reset device registers again: spends one use of its new claim (bound to its serial number) and
+   * starts the attempt on the RESET record, still unchanged since it was read, with the new public key
+   * recorded as this device's, atomically.
+   */
+  reRegister(claim: Claim, previous: DeviceRecord, next: DeviceRecord, now: Date): Promise<void>;
+  /**
    * An attempt that AWS IoT throttled stops here and keeps what it made: its progress and certificate
    * are recorded and its lease released (still PROVISIONING), so the device's retry resumes it.
    */
@@ -117,5 +123,7 @@ export interface Inventory {
     failure: Failure,
     now: Date,
     certificate?: IssuedCertificate,
+    /** Who records it, for the device's history: the device's attempt (default) or the reconciler. */
+    actor?: string,
   ): Promise<void>;
 }

@@ -97,6 +97,54 @@ export interface DeviceRecord {
   firstActivatedAt?: string;
   /** Set when the registration committed but an attachment failed; the device's retry re-attaches. */
   attachmentsPending?: PendingAttachments;
+  /** A certificate rotation under way (shared/lifecycle/rotate-device.ts). */
+  rotation?: Rotation;
+  /**
+   * The rotation's state and when the reconciler must look at it (ISSUING, RETIRING: when the lease
+   * lapses; PENDING: when the grace period ends), top level for the sparse byRotation index.
+   */
+  rotationState?: Rotation['state'];
+  rotationDueAt?: string;
+  /** When an operator last asked this device to rotate. */
+  rotationRequestedAt?: string;
+  /** When the current certificate became current through a rotation. */
+  rotatedAt?: string;
+  /** The certificate the last rotation retired. */
+  previousCertificateId?: string;
+  /** When an operator last reset it (after a repair). */
+  resetAt?: string;
+  /**
+   * The thing outlives this record's attempts (a reset device's thing holds its identity and data):
+   * rollbacks never delete it.
+   */
+  keepThing?: boolean;
+  /** Claims (token hashes) of earlier registrations of this serial, before a reset. */
+  formerClaims?: string[];
+}
+
+/**
+ * A rotation: ISSUING while its attempt creates and attaches the new certificate, PENDING while both
+ * work (until the device confirms the new one, or the grace period ends), RETIRING while the old one
+ * is retired after that.
+ */
+export interface Rotation {
+  state: 'ISSUING' | 'PENDING' | 'RETIRING';
+  rotationId: string;
+  /** SHA-256 of the new key's SubjectPublicKeyInfo, hex. */
+  publicKeySha256: string;
+  csrSha256: string;
+  startedAt: string;
+  /** The new certificate (PENDING), or the old one being retired (RETIRING). */
+  certificateId?: string;
+  certificateArn?: string;
+  certificatePem?: string;
+  /** PENDING: when the old certificate is retired without a confirmation. */
+  graceUntil?: string;
+  /**
+   * ISSUING: an earlier PENDING certificate this rotation replaces (the device asked again with
+   * another new key), retired before the new one is created.
+   */
+  superseded?: { certificateId: string; certificateArn: string };
 }
 
 export interface PendingAttachments {
@@ -111,6 +159,12 @@ export interface PendingAttachments {
  */
 export const THING_NAME_KEY_PREFIX = 'thing#';
 export const PUBLIC_KEY_KEY_PREFIX = 'key#';
+
+/**
+ * A proof's nonce, spent: in the claims table (whose TTL purges it once the proof would be too old
+ * anyway) under a key no token hash can take, with no uses, like claims requests.
+ */
+export const NONCE_KEY_PREFIX = 'nonce#';
 
 /** A thing name, reserved for one serial number for life (decommissioned or not). */
 export interface ThingNameItem {
@@ -165,6 +219,8 @@ interface BatchFields {
   status: 'ACTIVE' | 'REVOKED';
   createdAt: string;
   revokedAt?: string;
+  /** When an operator asked every device of the batch to rotate. */
+  rotationRequestedAt?: string;
   firstRegistrationAt?: string;
   lastRegistrationAt?: string;
 }

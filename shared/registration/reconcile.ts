@@ -1,5 +1,6 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { publicKeySha256 } from '../csr/parse-csr.js';
+import { RECONCILER_ACTOR } from '../history/history.js';
 import type { Inventory } from '../inventory/inventory.js';
 import {
   type DeviceRecord,
@@ -9,13 +10,17 @@ import {
   recordedCertificate,
 } from '../inventory/model.js';
 import type { CertificateSummary, IotGateway } from '../iot/iot-gateway.js';
+import { promoteAndRetire, resumeRetirement } from '../lifecycle/rotate-device.js';
+import type { RotationStore } from '../lifecycle/rotation-store.js';
 import { describeError, type Logger } from '../logger.js';
 import { metric } from '../metrics.js';
 import { LEASE_MS } from './register-device.js';
-import { rollBack } from './rollback.js';
+import { retireCertificate, rollBack } from './rollback.js';
 
 export interface ReconcileDeps {
   inventory: Inventory;
+  /** The same records as rotation sees them: rotations whose attempt died, or whose grace period ended. */
+  rotations: RotationStore;
   iot: IotGateway;
   policyName: string;
   logger: Logger;
@@ -52,6 +57,10 @@ export interface ReconcileReport {
   certificatesRetired: number;
   /** Such certificates the sweep could not retire yet (the next run tries again). */
   certificatesLeft: number;
+  /** Rotations finished: grace periods ended, retirements resumed, dead attempts abandoned. */
+  rotationsSettled: number;
+  /** Rotations it could not settle yet (the next run tries again). */
+  rotationsLeft: number;
   /** The run stopped at maxDevices or for lack of time; the next run continues. */
   truncated: boolean;
 }
@@ -72,6 +81,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
     skipped: 0,
     certificatesRetired: 0,
     certificatesLeft: 0,
+    rotationsSettled: 0,
+    rotationsLeft: 0,
     truncated: false,
   };
   const timeLeft = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) > 10_000;
@@ -99,8 +110,91 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileReport> {
       cursor = page.cursor;
     } while (cursor);
   }
+  await settleRotations(deps, clock, timeLeft, report);
   await sweepCertificates(deps, clock, timeLeft, report);
   return report;
+}
+
+/**
+ * Rotations nobody will finish otherwise: a PENDING one whose grace period ended (the new certificate
+ * becomes the device's and the old one is retired, history GRACE_ENDED), a RETIRING one whose
+ * retirement did not finish, and an ISSUING one whose attempt died (an earlier certificate it was
+ * replacing is retired, the rotation removed; a certificate it created is the sweep's, by its key).
+ */
+async function settleRotations(
+  deps: ReconcileDeps,
+  clock: () => Date,
+  timeLeft: () => boolean,
+  report: ReconcileReport,
+): Promise<void> {
+  const store = deps.rotations;
+  const rotationDeps = { store, iot: deps.iot, settings: { policyName: deps.policyName }, clock };
+  for (const state of ['RETIRING', 'PENDING', 'ISSUING'] as const) {
+    let cursor: string | undefined;
+    do {
+      if (!timeLeft()) {
+        report.truncated = true;
+        return;
+      }
+      const page = await store.listRotationsDue(state, clock(), deps.pageSize ?? 25, cursor);
+      for (const device of page.devices) {
+        if (!timeLeft()) {
+          report.truncated = true;
+          return;
+        }
+        const logger = deps.logger.child({ serialNumber: device.serialNumber, reconciler: true });
+        try {
+          if (device.leaseUntil >= clock().getTime()) continue;
+          let settled: boolean;
+          if (state === 'PENDING') {
+            await promoteAndRetire(
+              device,
+              { event: 'GRACE_ENDED', actor: RECONCILER_ACTOR },
+              rotationDeps,
+              logger,
+            );
+            settled = true;
+          } else if (state === 'RETIRING') {
+            settled = await resumeRetirement(device, RECONCILER_ACTOR, rotationDeps, logger);
+          } else {
+            settled = await abandonStaleRotation(device, deps, clock, logger);
+          }
+          report[settled ? 'rotationsSettled' : 'rotationsLeft']++;
+        } catch (error) {
+          logger.error('settling a rotation failed; the next run retries', {
+            error: error instanceof Error ? describeError(error) : String(error),
+          });
+          report.rotationsLeft++;
+        }
+      }
+      cursor = page.cursor;
+    } while (cursor);
+  }
+}
+
+async function abandonStaleRotation(
+  device: DeviceRecord,
+  deps: ReconcileDeps,
+  clock: () => Date,
+  logger: Logger,
+): Promise<boolean> {
+  const now = clock();
+  const lease = { leaseId: randomUUID(), leaseUntil: now.getTime() + RECONCILE_LEASE_MS };
+  if (!(await deps.rotations.takeRotation(device, lease, now))) return false;
+  const held = { ...device, ...lease };
+  const superseded = device.rotation?.superseded;
+  if (superseded) {
+    const outcome = await retireCertificate(deps.iot, deps.policyName, device.thingName, superseded, logger);
+    if (outcome.rollback === 'INCOMPLETE') {
+      await deps.rotations.release(held);
+      return false;
+    }
+  }
+  return deps.rotations.abandonRotation(
+    held,
+    { event: 'ROTATION_FAILED', actor: RECONCILER_ACTOR, step: 'reconcile', error: 'STALE_ROTATION' },
+    clock(),
+  );
 }
 
 /**
@@ -163,9 +257,14 @@ async function sweepOne(
     if (!key || created < from || created > until) return 'kept';
     const owner = key.owner;
     const device = await deps.inventory.getDevice(owner);
-    // A live attempt may be about to record it.
-    if (device?.status === 'PROVISIONING' && device.leaseUntil >= now) return 'kept';
-    if (device?.certificateId === certificate.certificateId) return 'kept';
+    // A live attempt (a registration, a rotation) may be about to record it.
+    if (device && device.leaseUntil >= now) return 'kept';
+    const id = certificate.certificateId;
+    if (device?.certificateId === id) return 'kept';
+    // A rotation's new (or old) certificate, or the one it replaces: the rotation settles it.
+    if (device?.rotation?.certificateId === id || device?.rotation?.superseded?.certificateId === id) {
+      return 'kept';
+    }
     // In use on a thing that is not the owner's: someone else's, whatever its key says.
     const things = await deps.iot.principalThings(certificate.certificateArn);
     if (things.some((thing) => thing !== device?.thingName)) return 'kept';
@@ -256,7 +355,8 @@ async function reconcileOne(
         ...(certificate ? { certificate } : {}),
       },
       // Without a recorded certificate, nothing of the record's is attached (strays are retired above).
-      certificate ? { ...WORST_CASE, thing: ownsThing } : { ...NOTHING_DONE, thing: ownsThing },
+      // A reset device's thing holds its identity and data: never deleted here.
+      { ...(certificate ? WORST_CASE : NOTHING_DONE), thing: ownsThing && !device.keepThing },
       logger,
     );
     const failure: Failure = {
@@ -267,7 +367,7 @@ async function reconcileOne(
       leftovers: outcome.leftovers,
       ...(certificateId ? { certificateId } : {}),
     };
-    await deps.inventory.markFailed(taken, outcome.progress, failure, clock(), certificate);
+    await deps.inventory.markFailed(taken, outcome.progress, failure, clock(), certificate, RECONCILER_ACTOR);
     metric(logger, outcome.rollback === 'COMPLETED' ? 'ReconcilerRolledBack' : 'RollbackIncomplete', {
       leftovers: outcome.leftovers,
     });

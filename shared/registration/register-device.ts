@@ -151,7 +151,14 @@ export async function registerDevice(
 
   let device: DeviceRecord;
   try {
-    if (existing) {
+    if (existing?.status === 'RESET') {
+      // A repaired device registers again: same thing and thing name, a new claim bound to its serial.
+      assertReRegistrable(existing, claim, now);
+      assertClaimUsable(claim, use, { spendsAUse: true });
+      device = reRegistration(existing, request, claim, key, deps, now);
+      await deps.inventory.reRegister(claim, existing, device, now);
+      logger.info('reset device registering again', { claimId: claim.claimId, batchId: claim.batchId });
+    } else if (existing) {
       assertTakeable(existing, tokenHash, key, claim, now);
       assertClaimUsable(claim, use, { spendsAUse: false });
       device = nextAttempt(existing, request, key, deps, now);
@@ -264,6 +271,50 @@ function assertTakeable(
   }
 }
 
+/**
+ * A device an operator reset (after a repair) may register once more, with a claim bound to its
+ * serial number: a batch token shared by a line must not let anyone who holds it take the identity
+ * over. Its record, thing and thing name stay; the new claim is spent as any registration's.
+ */
+function assertReRegistrable(existing: DeviceRecord, claim: Claim, now: Date): void {
+  if (claim.serialNumber !== existing.serialNumber) {
+    throw new SerialAlreadyRegisteredError(
+      'this device was reset: register it again with a claim bound to its serial number',
+    );
+  }
+  if (existing.leaseUntil > now.getTime()) {
+    throw new RegistrationInProgressError('this device is being worked on; retry shortly', {
+      retryAfterSeconds: 2,
+    });
+  }
+}
+
+/** The record of a reset device as its new registration starts it: a new claim, key and attempt. */
+function reRegistration(
+  existing: DeviceRecord,
+  request: RegisterRequest,
+  claim: Claim,
+  key: AttemptKey,
+  deps: RegistrationDeps,
+  now: Date,
+): DeviceRecord {
+  const { failure: _failure, ...rest } = existing;
+  return {
+    ...rest,
+    status: 'PROVISIONING',
+    claimId: claim.claimId,
+    tokenHash: claim.tokenHash,
+    formerClaims: [...(existing.formerClaims ?? []), existing.tokenHash],
+    leaseId: (deps.newId ?? randomUUID)(),
+    leaseUntil: now.getTime() + LEASE_MS,
+    csrSha256: key.csrSha256,
+    publicKeySha256: key.publicKeySha256,
+    progress: NOTHING_DONE,
+    attributes: { ...request.attributes, ...existing.attributes, ...claim.attributes },
+    updatedAt: now.toISOString(),
+  };
+}
+
 function draftDevice(
   request: RegisterRequest,
   claim: Claim,
@@ -341,7 +392,8 @@ async function explainRejection(
   const { rejected } = rejection;
   if (rejected.batch) throw new ClaimRevokedError('the batch of this claim token was revoked');
   if (rejected.claim) assertClaimUsable(claim, use, { spendsAUse: device?.tokenHash !== tokenHash });
-  if (device) assertTakeable(device, tokenHash, key, claim, use.now);
+  if (device?.status === 'RESET') assertReRegistrable(device, claim, use.now);
+  else if (device) assertTakeable(device, tokenHash, key, claim, use.now);
   if (rejected.thingName) {
     throw new ThingNameTakenError('this thing name belongs to another serial number', {
       cause: rejection,
@@ -654,7 +706,8 @@ async function recordFailure(
       thingName: device.thingName,
       ...(certificate ? { certificate } : {}),
     },
-    { ...created.progress, thing },
+    // A reset device's thing holds its identity and data: never deleted by a rollback.
+    { ...created.progress, thing: thing && !device.keepThing },
     logger,
     rollbackBudget(deps),
   );

@@ -124,6 +124,30 @@ export async function rollBack(
   return { rollback: leftovers.length === 0 ? 'COMPLETED' : 'INCOMPLETE', leftovers, progress: remaining };
 }
 
+/** Assume the worst: detaching what is not attached, or deactivating what is inactive, is a no-op. */
+const EVERYTHING_ON: Progress = {
+  certificate: true,
+  thing: false,
+  policyAttached: true,
+  thingAttached: true,
+  certificateActive: true,
+};
+
+/**
+ * Takes one certificate out of service for good, the thing left alone: detached from the policy and
+ * the thing, deactivated, deleted. A rotation's old (or abandoned new) certificate, a stray.
+ */
+export function retireCertificate(
+  iot: IotGateway,
+  policyName: string,
+  thingName: string,
+  certificate: Pick<IssuedCertificate, 'certificateId' | 'certificateArn'>,
+  logger: Logger,
+  options: RollbackOptions = {},
+): Promise<RollbackOutcome> {
+  return rollBack(iot, { policyName, thingName, certificate }, EVERYTHING_ON, logger, options);
+}
+
 /**
  * AWS IoT propagates detachments asynchronously: a delete right after a detach may be refused with
  * one of `errors` for a while. Retries with exponential backoff (250 ms, 500 ms, 1 s, 2 s, 2 s …)

@@ -226,6 +226,7 @@ it('sweeps certificates even when its device passes are cut short by a backlog',
 
   const report = await reconcile({
     inventory: world.inventory,
+    rotations: world.rotations,
     iot: world.gateway,
     policyName: POLICY,
     logger: silent,

@@ -34,6 +34,7 @@ export async function setup(project: TestProject): Promise<void> {
   await createTables(client, resourcesOf('serverless.yml'), {
     ClaimsTable: TEST_TABLES.claims,
     DevicesTable: TEST_TABLES.devices,
+    HistoryTable: TEST_TABLES.history,
   });
   client.destroy();
   project.provide('dynamodbEndpoint', dynamo.endpoint);

@@ -19,6 +19,7 @@ import type { DeviceRecord } from '../../shared/inventory/model.js';
 import { AwsIotGateway } from '../../shared/iot/aws-iot-gateway.js';
 import { endpointResolver } from '../../shared/iot/endpoints.js';
 import type { IotGateway } from '../../shared/iot/iot-gateway.js';
+import { DynamoDbRotationStore } from '../../shared/lifecycle/dynamodb-rotation-store.js';
 import { createLogger } from '../../shared/logger.js';
 import { reconcile, SWEEP_MIN_AGE_MS } from '../../shared/registration/reconcile.js';
 import { LEASE_MS, registerDevice } from '../../shared/registration/register-device.js';
@@ -32,6 +33,7 @@ const silent = createLogger({}, 'error', () => {});
 export interface World {
   stores: Stores;
   inventory: DynamoDbInventory;
+  rotations: DynamoDbRotationStore;
   emulator: EmulatorFixture;
   gateway: AwsIotGateway;
   close(): Promise<void>;
@@ -39,7 +41,11 @@ export interface World {
 
 export async function createWorld(dynamodbEndpoint: string): Promise<World> {
   const suffix = randomUUID().slice(0, 8);
-  const tables = { claims: `faults-claims-${suffix}`, devices: `faults-devices-${suffix}` };
+  const tables = {
+    claims: `faults-claims-${suffix}`,
+    devices: `faults-devices-${suffix}`,
+    history: `faults-history-${suffix}`,
+  };
   const dynamo = new DynamoDBClient({
     endpoint: dynamodbEndpoint,
     region: 'eu-west-1',
@@ -48,6 +54,7 @@ export async function createWorld(dynamodbEndpoint: string): Promise<World> {
   await createTables(dynamo, resourcesOf('serverless.yml'), {
     ClaimsTable: tables.claims,
     DevicesTable: tables.devices,
+    HistoryTable: tables.history,
   });
   const emulator = await startEmulator({ '*': { ratePerSecond: 0 } });
   const policyDocument = JSON.stringify({
@@ -64,6 +71,7 @@ export async function createWorld(dynamodbEndpoint: string): Promise<World> {
   return {
     stores: { dynamo, tables, iot: emulator.client, policyName: POLICY },
     inventory: new DynamoDbInventory(dynamo, tables),
+    rotations: new DynamoDbRotationStore(dynamo, tables),
     emulator,
     gateway: new AwsIotGateway(client),
     close: () => emulator.emulator.close(),
@@ -88,6 +96,7 @@ export async function certificateStatus(world: World, certificateId: string): Pr
 export function reconcileIn(world: World, clock: Date, maxDevices = 100) {
   return reconcile({
     inventory: world.inventory,
+    rotations: world.rotations,
     iot: world.gateway,
     policyName: POLICY,
     logger: silent,

@@ -1,1 +1,1 @@
-export const TEST_TABLES = { claims: 'claims', devices: 'devices' } as const;
+export const TEST_TABLES = { claims: 'claims', devices: 'devices', history: 'history' } as const;
