@@ -176,7 +176,7 @@ export async function rotate(context: DeviceContext, options: { confirm: boolean
 
   if (!options.confirm) {
     line(
-      'not confirmed',
+      'pending',
       `both certificates work until ${rotation.graceUntil}; confirm with: ` +
         `npm run device -- --confirm --serial ${context.serialNumber}`,
     );
