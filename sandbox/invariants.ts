@@ -43,7 +43,10 @@ export interface Stores {
  * - every certificate this backend created (its public key is recorded) is referenced by a device
  *   record (unless `allowUnreferenced`: before the reconciler has run);
  * - every claim's spent uses equal the device records registered with it;
- * - no registration is left PROVISIONING once its lease has lapsed (unless `allowStale`).
+ * - no registration is left PROVISIONING once its lease has lapsed (unless `allowStale`);
+ * - rotations: a device holds at most its own certificate and a pending new one, both ACTIVE and
+ *   attached to its thing; no rotation is left ISSUING or RETIRING, nor PENDING past its grace period
+ *   (unless `allowStale`); a RESET device names no certificate.
  */
 export async function checkInvariants(
   stores: Stores,
@@ -84,18 +87,35 @@ export async function checkInvariants(
     return principals;
   };
 
+  // The certificates a device holds: its own, and a rotation's new one while it waits for
+  // confirmation (both work until then). A rotation's old one, while it is being retired, only
+  // under allowStale.
+  const heldBy = (device: DeviceRecord, stale = false): string[] => {
+    const held = device.certificateId ? [device.certificateId] : [];
+    const rotation = device.rotation;
+    if (rotation?.certificateId && (rotation.state === 'PENDING' || stale)) held.push(rotation.certificateId);
+    return held;
+  };
   const activeDevicesByCertificate = new Map<string, DeviceRecord[]>();
-  for (const device of devices.filter((d) => d.status === 'ACTIVE' && d.certificateId)) {
-    const list = activeDevicesByCertificate.get(device.certificateId as string) ?? [];
-    activeDevicesByCertificate.set(device.certificateId as string, [...list, device]);
+  for (const device of devices.filter((d) => d.status === 'ACTIVE')) {
+    for (const id of heldBy(device, options.allowStale)) {
+      activeDevicesByCertificate.set(id, [...(activeDevicesByCertificate.get(id) ?? []), device]);
+    }
   }
-  const namedBy = new Map(devices.map((d) => [d.certificateId, d]));
+  const namedBy = new Map(
+    devices.flatMap((d) => [
+      [d.certificateId, d] as const,
+      ...(d.rotation?.certificateId ? [[d.rotation.certificateId, d] as const] : []),
+      ...(d.rotation?.superseded ? [[d.rotation.superseded.certificateId, d] as const] : []),
+    ]),
+  );
   for (const certificate of certificates.filter((c) => c.status === 'ACTIVE')) {
     const owners = activeDevicesByCertificate.get(certificate.certificateId as string) ?? [];
     const holder = namedBy.get(certificate.certificateId);
     const waiting =
       owners.length === 0 &&
-      ((options.allowStale && holder?.status === 'PROVISIONING') || (options.allowUnreferenced && !holder));
+      ((options.allowStale && (holder?.status === 'PROVISIONING' || holder?.rotation !== undefined)) ||
+        (options.allowUnreferenced && !holder));
     if (owners.length !== 1 && !waiting) {
       violations.push(
         `ACTIVE certificate ${certificate.certificateId} belongs to ${owners.length} ACTIVE devices`,
@@ -142,7 +162,39 @@ export async function checkInvariants(
     }
   }
 
-  const referenced = new Set(devices.map((d) => d.certificateId));
+  // Pending rotations: the new certificate works as the old one does (ACTIVE, attached).
+  for (const device of devices.filter((d) => d.status === 'ACTIVE' && d.rotation?.state === 'PENDING')) {
+    const rotation = device.rotation as NonNullable<DeviceRecord['rotation']>;
+    if (certificateStatus.get(rotation.certificateId) !== 'ACTIVE') {
+      violations.push(
+        `device ${device.serialNumber}'s new certificate ${rotation.certificateId} is ${certificateStatus.get(rotation.certificateId) ?? 'missing'}`,
+      );
+    }
+    if (!(await principalsOf(device.thingName))?.includes(rotation.certificateArn as string)) {
+      violations.push(`device ${device.serialNumber}: its new certificate is not attached to its thing`);
+    }
+    if (!options.allowStale && Date.parse(rotation.graceUntil ?? '') < now.getTime()) {
+      violations.push(
+        `device ${device.serialNumber}: its rotation's grace period ended and it is still pending`,
+      );
+    }
+  }
+  if (!options.allowStale) {
+    for (const device of devices.filter((d) => d.rotation && d.rotation.state !== 'PENDING')) {
+      violations.push(`device ${device.serialNumber}: rotation left ${device.rotation?.state}`);
+    }
+  }
+  for (const device of devices.filter((d) => d.status === 'RESET' && (d.certificateId || d.rotation))) {
+    violations.push(`RESET device ${device.serialNumber} still names a certificate`);
+  }
+
+  const referenced = new Set(
+    devices.flatMap((d) => [
+      d.certificateId,
+      d.rotation?.certificateId,
+      d.rotation?.superseded?.certificateId,
+    ]),
+  );
   for (const device of devices.filter((d) => d.certificateId && d.status !== 'PROVISIONING')) {
     if (!certificateStatus.has(device.certificateId)) {
       violations.push(
@@ -175,12 +227,25 @@ export async function checkInvariants(
   // Whoever holds a certificate attached to thing X is X: only X's own certificate is on X's thing
   // (before the reconciler, also a certificate no record names yet, which waits for it).
   const byProvisioningId = new Map(devices.map((d) => [d.provisioningId, d]));
-  const namedArns = new Set(devices.flatMap((d) => (d.certificateArn ? [d.certificateArn] : [])));
+  const namedArns = new Set(
+    devices.flatMap((d) => [
+      d.certificateArn,
+      d.rotation?.certificateArn,
+      d.rotation?.superseded?.certificateArn,
+    ]),
+  );
   for (const thing of things) {
     const owner = byProvisioningId.get(thing.attributes?.provisioningId as string);
     if (!owner) continue;
+    const rotation = owner.rotation;
+    // Its own certificate, a rotation's new one; under allowStale also one being retired or replaced.
+    const own = new Set([
+      owner.certificateArn,
+      ...(rotation?.state === 'PENDING' || options.allowStale ? [rotation?.certificateArn] : []),
+      ...(options.allowStale ? [rotation?.superseded?.certificateArn] : []),
+    ]);
     for (const principal of (await principalsOf(thing.thingName as string)) ?? []) {
-      if (principal === owner.certificateArn) continue;
+      if (own.has(principal)) continue;
       if (options.allowUnreferenced && !namedArns.has(principal)) continue;
       violations.push(
         `thing ${thing.thingName} has a certificate that is not ${owner.serialNumber}'s: ${principal}`,
@@ -189,7 +254,14 @@ export async function checkInvariants(
   }
 
   for (const claim of claims) {
-    const registered = devices.filter((d) => d.tokenHash === claim.tokenHash).length;
+    // A reset device registered again with another claim still counts for its earlier ones.
+    const registered = devices.reduce(
+      (sum, d) =>
+        sum +
+        (d.tokenHash === claim.tokenHash ? 1 : 0) +
+        (d.formerClaims ?? []).filter((former) => former === claim.tokenHash).length,
+      0,
+    );
     if (claim.maxUses - claim.usesLeft !== registered) {
       violations.push(
         `claim ${claim.claimId}: ${claim.maxUses - claim.usesLeft} uses spent, ${registered} devices registered`,

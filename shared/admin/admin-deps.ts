@@ -17,6 +17,7 @@ export const adminDeps: AdminDeps = {
   policyName: config.policyName,
   defaultThingNamePrefix: config.defaultThingNamePrefix,
   thingNamePattern: config.thingNamePattern,
+  overdueAfterSeconds: config.overdueAfterSeconds,
   logger: createLogger({ api: 'admin' }),
 };
 

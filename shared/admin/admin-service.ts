@@ -5,6 +5,7 @@ import {
   BatchNotFoundError,
   BatchRevokedError,
   ClaimNotFoundError,
+  DeviceNotActiveError,
   DeviceNotFoundError,
   InvalidRequestError,
   RegistrationConflictError,
@@ -13,14 +14,17 @@ import {
   ThingNameTakenError,
   ThingNameTooLongError,
 } from '../errors.js';
-import type { Claim, DeviceRecord } from '../inventory/model.js';
+import { historyEvent } from '../history/history.js';
+import { type Claim, type DeviceRecord, recordedCertificate } from '../inventory/model.js';
 import type { IotGateway } from '../iot/iot-gateway.js';
+import { rotationStatus } from '../lifecycle/rotation-due.js';
 import type { Logger } from '../logger.js';
 import { metric } from '../metrics.js';
 import { LEASE_MS } from '../registration/register-device.js';
 import { MAX_THING_NAME_LENGTH } from '../registration/request.js';
 import {
   DEFAULT_ROLLBACK_BUDGET_MS,
+  retireCertificate,
   retryWhileDetaching,
   WHILE_DETACHING,
 } from '../registration/rollback.js';
@@ -29,6 +33,7 @@ import { reserveIdempotencyKey } from './idempotency.js';
 import type {
   ClaimView,
   CreateClaimsResponse,
+  DeviceHistoryResponse,
   DeviceView,
   ListClaimsResponse,
   ListDevicesResponse,
@@ -42,6 +47,8 @@ export interface AdminDeps {
   store: AdminStore;
   iot: IotGateway;
   policyName: string;
+  /** ROTATION_OVERDUE_AFTER_SECONDS: an operator's request to rotate open this long is overdue. */
+  overdueAfterSeconds?: number;
   /** THING_NAME_PREFIX: what registration puts before the serial when a claim names no prefix. */
   defaultThingNamePrefix: string;
   /** THING_NAME_PATTERN: the thing names the register role may create; `*` (any) when absent. */
@@ -265,7 +272,7 @@ export async function listBatches(
 export async function getDevice(serialNumber: string, deps: AdminDeps): Promise<DeviceView> {
   const device = await deps.store.getDevice(serialNumber);
   if (!device) throw new DeviceNotFoundError(`no device ${serialNumber}`);
-  return deviceView(device);
+  return (await viewsOf([device], deps))[0] as DeviceView;
 }
 
 export async function listDevices(query: ListQuery, deps: AdminDeps): Promise<ListDevicesResponse> {
@@ -274,10 +281,149 @@ export async function listDevices(query: ListQuery, deps: AdminDeps): Promise<Li
     ...(query.status ? { status: query.status } : {}),
   };
   const page = await deps.store.listDevices(filter, query.limit ?? 100, query.cursor);
+  const views = await viewsOf(page.items, deps);
   return {
-    devices: page.items.map((device) => deviceView(device)),
+    // A page may come back shorter than the limit: the cursor goes on where the query stopped.
+    devices: query.rotation === 'overdue' ? views.filter((view) => view.rotation?.overdue) : views,
     ...(page.cursor ? { cursor: page.cursor } : {}),
   };
+}
+
+/** Device views with their rotation status, which needs each batch's request (one read per batch). */
+async function viewsOf(devices: DeviceRecord[], deps: AdminDeps): Promise<DeviceView[]> {
+  const now = (deps.clock ?? (() => new Date()))();
+  const batchIds = [...new Set(devices.filter((d) => d.status === 'ACTIVE').map((d) => d.batchId))];
+  const batches = new Map(
+    await Promise.all(batchIds.map(async (id) => [id, await deps.store.getBatch(id)] as const)),
+  );
+  const overdueAfterMs = (deps.overdueAfterSeconds ?? DEFAULT_OVERDUE_AFTER_SECONDS) * 1000;
+  return devices.map((device): DeviceView => {
+    const view = deviceView(device);
+    if (device.status !== 'ACTIVE') return view;
+    return {
+      ...view,
+      rotation: { ...rotationStatus(device, batches.get(device.batchId), now, overdueAfterMs) },
+    };
+  });
+}
+
+const DEFAULT_OVERDUE_AFTER_SECONDS = 7 * 86_400;
+
+/** An operator asks an ACTIVE device to rotate: it learns so from its next rotation check. */
+export async function requestDeviceRotation(
+  serialNumber: string,
+  actor: string,
+  deps: AdminDeps,
+): Promise<DeviceView> {
+  const device = await deps.store.getDevice(serialNumber);
+  if (!device) throw new DeviceNotFoundError(`no device ${serialNumber}`);
+  const now = (deps.clock ?? (() => new Date()))();
+  if (device.status !== 'ACTIVE' || !(await deps.store.requestRotation(device, now, actor))) {
+    throw new DeviceNotActiveError(
+      `device ${serialNumber} is ${device.status}: only an ACTIVE device rotates`,
+    );
+  }
+  deps.logger.info('rotation requested', { serialNumber, actor });
+  return getDevice(serialNumber, deps);
+}
+
+/** An operator asks every device of a batch to rotate: one write, however large the batch. */
+export async function requestBatchRotation(batchId: string, deps: AdminDeps): Promise<BatchView> {
+  const now = (deps.clock ?? (() => new Date()))();
+  const item = await deps.store.requestBatchRotation(batchId, now);
+  if (!item) throw new BatchNotFoundError(`no batch ${batchId}`);
+  deps.logger.info('batch rotation requested', { batchId });
+  return batchView(item, now);
+}
+
+/** A device's history, oldest first, a page at a time. */
+export async function deviceHistory(
+  serialNumber: string,
+  query: { limit?: number | undefined; cursor?: string | undefined },
+  deps: AdminDeps,
+): Promise<DeviceHistoryResponse> {
+  const [device, page] = await Promise.all([
+    deps.store.getDevice(serialNumber),
+    deps.store.listHistory(serialNumber, query.limit ?? 100, query.cursor),
+  ]);
+  if (!device) throw new DeviceNotFoundError(`no device ${serialNumber}`);
+  return {
+    serialNumber,
+    events: page.items.map(historyEvent),
+    ...(page.cursor ? { cursor: page.cursor } : {}),
+  };
+}
+
+/**
+ * Resets a device after a repair: its certificates (current, and a rotation's) retired in AWS IoT,
+ * its thing, thing name, record and history kept, its status RESET, so that the repaired device can
+ * register once more with a claim bound to its serial and get the same identity back. Decommissioned
+ * devices too (this is the operator's explicit action). Idempotent.
+ */
+export async function resetDevice(serialNumber: string, actor: string, deps: AdminDeps): Promise<DeviceView> {
+  const device = await deps.store.getDevice(serialNumber);
+  if (!device) throw new DeviceNotFoundError(`no device ${serialNumber}`);
+  if (device.status === 'RESET') return deviceView(device);
+  const held = await hold(device, deps);
+  try {
+    await retireAll(device, deps);
+    const now = (deps.clock ?? (() => new Date()))();
+    if (!(await deps.store.markReset(held, now, actor))) {
+      throw new RegistrationConflictError('the device changed while being reset; retry', {
+        retryAfterSeconds: 1,
+      });
+    }
+    deps.logger.info('device reset', { serialNumber, actor });
+    const { certificateId: _id, certificateArn: _arn, certificatePem: _pem, rotation: _r, ...rest } = device;
+    return deviceView({ ...rest, status: 'RESET', resetAt: now.toISOString(), updatedAt: now.toISOString() });
+  } catch (error) {
+    await deps.store.releaseHold(held).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Takes the record under a lease of its own, so that no registration or rotation works on it meanwhile. */
+async function hold(device: DeviceRecord, deps: AdminDeps): Promise<DeviceRecord> {
+  const started = (deps.clock ?? (() => new Date()))();
+  const held: DeviceRecord = { ...device, leaseId: randomUUID(), leaseUntil: started.getTime() + LEASE_MS };
+  if (device.status === 'PROVISIONING' || !(await deps.store.holdForDecommission(device, held, started))) {
+    throw new RegistrationInProgressError('this device is being worked on; retry shortly', {
+      retryAfterSeconds: 5,
+    });
+  }
+  return held;
+}
+
+/** Every certificate the record names retired for good: its own and a rotation's. */
+async function retireAll(device: DeviceRecord, deps: AdminDeps): Promise<void> {
+  const certificates = [recordedCertificate(device), rotationCertificate(device)].filter(
+    (c): c is { certificateId: string; certificateArn: string } => c !== undefined,
+  );
+  for (const certificate of certificates) {
+    const outcome = await retireCertificate(
+      deps.iot,
+      deps.policyName,
+      device.thingName,
+      certificate,
+      deps.logger,
+    );
+    if (outcome.rollback === 'INCOMPLETE') {
+      throw new ServiceUnavailableError('a certificate could not be retired yet in AWS IoT; retry', {
+        retryAfterSeconds: 5,
+      });
+    }
+  }
+}
+
+/** A rotation's other certificate: the new one waiting (PENDING), the old one (RETIRING), or the one replaced. */
+function rotationCertificate(
+  device: DeviceRecord,
+): { certificateId: string; certificateArn: string } | undefined {
+  const rotation = device.rotation;
+  if (rotation?.certificateId && rotation.certificateArn) {
+    return { certificateId: rotation.certificateId, certificateArn: rotation.certificateArn };
+  }
+  return rotation?.superseded;
 }
 
 /**
@@ -285,21 +431,40 @@ export async function listDevices(query: ListQuery, deps: AdminDeps): Promise<Li
  * thing, the thing deleted (only if this inventory created it), the record kept as DECOMMISSIONED.
  * The credentials exchange then fails. Idempotent: every step treats "already done" as done.
  */
-export async function decommissionDevice(serialNumber: string, deps: AdminDeps): Promise<DeviceView> {
+export async function decommissionDevice(
+  serialNumber: string,
+  deps: AdminDeps,
+  actor = 'operator',
+): Promise<DeviceView> {
   const device = await deps.store.getDevice(serialNumber);
   if (!device) throw new DeviceNotFoundError(`no device ${serialNumber}`);
   if (device.status === 'DECOMMISSIONED') return deviceView(device);
-  const started = (deps.clock ?? (() => new Date()))();
+  if (device.status === 'RESET') {
+    throw new DeviceNotActiveError(
+      `device ${serialNumber} was reset and holds no certificate; register it again first`,
+    );
+  }
   // Held under a lease of its own: a registration resuming the record meanwhile would re-attach what
   // this detaches.
-  const held: DeviceRecord = { ...device, leaseId: randomUUID(), leaseUntil: started.getTime() + LEASE_MS };
-  if (device.status === 'PROVISIONING' || !(await deps.store.holdForDecommission(device, held, started))) {
-    throw new RegistrationInProgressError('this device is being worked on; retry shortly', {
-      retryAfterSeconds: 5,
-    });
-  }
+  const held = await hold(device, deps);
   try {
-    return await retire(device, held, deps);
+    // A rotation's certificate goes for good: nothing may keep working for a decommissioned device.
+    const other = rotationCertificate(device);
+    if (other) {
+      const outcome = await retireCertificate(
+        deps.iot,
+        deps.policyName,
+        device.thingName,
+        other,
+        deps.logger,
+      );
+      if (outcome.rollback === 'INCOMPLETE') {
+        throw new ServiceUnavailableError("the rotation's certificate could not be retired yet; retry", {
+          retryAfterSeconds: 5,
+        });
+      }
+    }
+    return await retire(device, held, deps, actor);
   } catch (error) {
     // The operator's retry (idempotent) starts at once rather than waiting out this lease.
     await deps.store.releaseHold(held).catch(() => undefined);
@@ -308,7 +473,12 @@ export async function decommissionDevice(serialNumber: string, deps: AdminDeps):
 }
 
 /** The decommission proper, under the hold: certificate off and detached, thing gone, record kept. */
-async function retire(device: DeviceRecord, held: DeviceRecord, deps: AdminDeps): Promise<DeviceView> {
+async function retire(
+  device: DeviceRecord,
+  held: DeviceRecord,
+  deps: AdminDeps,
+  actor: string,
+): Promise<DeviceView> {
   const { serialNumber } = device;
   const { iot } = deps;
   const { certificateId, certificateArn } = device;
@@ -334,7 +504,7 @@ async function retire(device: DeviceRecord, held: DeviceRecord, deps: AdminDeps)
     });
   }
   const now = (deps.clock ?? (() => new Date()))();
-  if (!(await deps.store.markDecommissioned(held, now))) {
+  if (!(await deps.store.markDecommissioned(held, now, actor))) {
     throw new RegistrationConflictError('the device changed while being decommissioned; retry', {
       retryAfterSeconds: 1,
     });
@@ -362,6 +532,8 @@ function deviceView(device: DeviceRecord): DeviceView {
     updatedAt: device.updatedAt,
     ...(at ? { decommissionedAt: at } : {}),
     ...(device.failure ? { failure: { ...device.failure } } : {}),
+    ...(device.resetAt ? { resetAt: device.resetAt } : {}),
+    ...(device.rotatedAt ? { rotatedAt: device.rotatedAt } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { HistoryItem } from '../history/history.js';
 import type { BatchItem, Claim, DeviceRecord, DeviceStatus } from '../inventory/model.js';
 import type { ClaimsRequestRecord } from './idempotency.js';
 
@@ -55,6 +56,21 @@ export interface AdminStore {
   holdForDecommission(device: DeviceRecord, held: DeviceRecord, now: Date): Promise<boolean>;
   /** Gives up that lease (a decommission that could not finish), if it is still held. */
   releaseHold(held: DeviceRecord): Promise<void>;
-  /** ACTIVE or FAILED -> DECOMMISSIONED under the record's current lease; false if it changed meanwhile. */
-  markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean>;
+  /**
+   * ACTIVE or FAILED -> DECOMMISSIONED under the record's current lease (a rotation's state removed:
+   * its certificates were retired); false if it changed meanwhile. History DECOMMISSIONED by `actor`.
+   */
+  markDecommissioned(device: DeviceRecord, now: Date, actor: string): Promise<boolean>;
+  /**
+   * ACTIVE, FAILED or DECOMMISSIONED -> RESET under the record's current lease: certificates (already
+   * retired) and rotation removed, thing and thing name kept, the thing marked as outliving attempts;
+   * false if it changed meanwhile. History RESET by `actor`.
+   */
+  markReset(device: DeviceRecord, now: Date, actor: string): Promise<boolean>;
+  /** Records an operator's request that an ACTIVE device rotate; false if it is not ACTIVE. */
+  requestRotation(device: DeviceRecord, now: Date, actor: string): Promise<boolean>;
+  /** Records an operator's request that every device of a batch rotate: one write. */
+  requestBatchRotation(batchId: string, now: Date): Promise<BatchItem | undefined>;
+  /** One page of a device's history, oldest first. */
+  listHistory(serialNumber: string, limit: number, cursor?: string): Promise<Page<HistoryItem>>;
 }

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { inParallel } from '../concurrency.js';
 import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
+import { type HistoryItem, historyPuts } from '../history/history.js';
 import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inventory/cursor.js';
 import { guardDynamoDb, ifConditionHolds } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
@@ -20,6 +21,7 @@ import {
   type DeviceStatus,
   devicesCounter,
   issuedCounter,
+  NOTHING_DONE,
   revokedCounter,
   type ThingNameItem,
   thingNameKey,
@@ -27,6 +29,7 @@ import {
 import {
   batchUpdate,
   ownedUpdate,
+  type TransactItem,
   TransactionRefusedError,
   writeTransaction,
 } from '../inventory/transactions.js';
@@ -406,13 +409,13 @@ export class DynamoDbAdminStore implements AdminStore {
     );
   }
 
-  async markDecommissioned(device: DeviceRecord, now: Date): Promise<boolean> {
+  async markDecommissioned(device: DeviceRecord, now: Date, actor: string): Promise<boolean> {
     const decommission = {
       TableName: this.tables.devices,
       Key: { serialNumber: device.serialNumber },
       UpdateExpression:
         'SET #status = :decommissioned, decommissionedAt = :now, updatedAt = :now, progress = :progress, ' +
-        'leaseUntil = :released',
+        'leaseUntil = :released REMOVE rotation, rotationState, rotationDueAt, rotationRequestedAt',
       ConditionExpression: 'leaseId = :lease AND #status = :was',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: {
@@ -433,8 +436,110 @@ export class DynamoDbAdminStore implements AdminStore {
     const counts = batchUpdate(this.tables.claims, device.batchId, {
       add: { [devicesCounter(device.status)]: -1, [devicesCounter('DECOMMISSIONED')]: 1 },
     });
+    return this.refusable([
+      { Update: decommission },
+      counts,
+      ...historyPuts(this.tables.history, device.serialNumber, now, [
+        {
+          event: 'DECOMMISSIONED',
+          actor,
+          ...(device.certificateId ? { certificateId: device.certificateId } : {}),
+        },
+      ]),
+    ]);
+  }
+
+  async markReset(device: DeviceRecord, now: Date, actor: string): Promise<boolean> {
+    const reset = {
+      TableName: this.tables.devices,
+      Key: { serialNumber: device.serialNumber },
+      UpdateExpression:
+        'SET #status = :reset, resetAt = :now, updatedAt = :now, progress = :progress, keepThing = :yes, ' +
+        'leaseUntil = :released REMOVE certificateId, certificateArn, certificatePem, rotation, rotationState, ' +
+        'rotationDueAt, rotationRequestedAt, attachmentsPending, failure, decommissionedAt',
+      ConditionExpression: 'leaseId = :lease AND #status = :was',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':reset': 'RESET',
+        ':now': now.toISOString(),
+        ':progress': NOTHING_DONE,
+        ':yes': true,
+        ':released': 0,
+        ':lease': device.leaseId,
+        ':was': device.status,
+      },
+    };
+    const counted =
+      device.status === 'ACTIVE' || device.status === 'FAILED' || device.status === 'DECOMMISSIONED';
+    return this.refusable([
+      { Update: reset },
+      ...(counted
+        ? [batchUpdate(this.tables.claims, device.batchId, { add: { [devicesCounter(device.status)]: -1 } })]
+        : []),
+      ...historyPuts(this.tables.history, device.serialNumber, now, [
+        {
+          event: 'RESET',
+          actor,
+          ...(device.certificateId ? { previousCertificateId: device.certificateId } : {}),
+        },
+      ]),
+    ]);
+  }
+
+  async requestRotation(device: DeviceRecord, now: Date, actor: string): Promise<boolean> {
+    return this.refusable([
+      {
+        Update: {
+          TableName: this.tables.devices,
+          Key: { serialNumber: device.serialNumber },
+          UpdateExpression: 'SET rotationRequestedAt = :now',
+          ConditionExpression: '#status = :active',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':now': now.toISOString(), ':active': 'ACTIVE' },
+        },
+      },
+      ...historyPuts(this.tables.history, device.serialNumber, now, [{ event: 'ROTATION_REQUESTED', actor }]),
+    ]);
+  }
+
+  async requestBatchRotation(batchId: string, now: Date): Promise<BatchItem | undefined> {
     try {
-      await writeTransaction(this.doc, [{ Update: decommission }, counts]);
+      const out = await guardDynamoDb(() =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.claims,
+            Key: { tokenHash: batchKey(batchId) },
+            UpdateExpression: 'SET rotationRequestedAt = :now',
+            ConditionExpression: 'attribute_exists(tokenHash)',
+            ExpressionAttributeValues: { ':now': now.toISOString() },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      );
+      return out.Attributes as BatchItem;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return undefined;
+      throw error;
+    }
+  }
+
+  async listHistory(serialNumber: string, limit: number, cursor?: string): Promise<Page<HistoryItem>> {
+    return this.query<HistoryItem>(
+      {
+        TableName: this.tables.history,
+        KeyConditionExpression: 'serialNumber = :serial',
+        ExpressionAttributeValues: { ':serial': serialNumber },
+        ConsistentRead: true,
+      },
+      CURSOR_KEYS.history,
+      limit,
+      cursor,
+    );
+  }
+
+  private async refusable(items: TransactItem[]): Promise<boolean> {
+    try {
+      await writeTransaction(this.doc, items);
       return true;
     } catch (error) {
       if (error instanceof TransactionRefusedError) return false;

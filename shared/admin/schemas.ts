@@ -51,6 +51,11 @@ export const listQuerySchema = z.object({
 });
 export type ListQuery = z.infer<typeof listQuerySchema>;
 
+export const historyQuerySchema = z.object({
+  limit: z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000))),
+  cursor: z.optional(z.string().check(z.maxLength(2048))),
+});
+
 export const serialParamSchema = serial;
 export const batchIdParamSchema = z.string().check(z.regex(BATCH_ID));
 

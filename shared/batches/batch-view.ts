@@ -11,6 +11,8 @@ export interface BatchView {
   devices: Record<Exclude<DeviceStatus, 'PROVISIONING' | 'RESET'>, number>;
   firstRegistrationAt?: string;
   lastRegistrationAt?: string;
+  /** When an operator asked every device of the batch to rotate. */
+  rotationRequestedAt?: string;
 }
 
 /**
@@ -52,5 +54,6 @@ export function batchView(item: BatchItem, now: Date): BatchView {
     },
     ...(item.firstRegistrationAt ? { firstRegistrationAt: item.firstRegistrationAt } : {}),
     ...(item.lastRegistrationAt ? { lastRegistrationAt: item.lastRegistrationAt } : {}),
+    ...(item.rotationRequestedAt ? { rotationRequestedAt: item.rotationRequestedAt } : {}),
   };
 }

@@ -20,6 +20,7 @@ import { AwsIotGateway } from '../../shared/iot/aws-iot-gateway.js';
 import { endpointResolver } from '../../shared/iot/endpoints.js';
 import type { IotGateway } from '../../shared/iot/iot-gateway.js';
 import { DynamoDbRotationStore } from '../../shared/lifecycle/dynamodb-rotation-store.js';
+import type { RotationDeps } from '../../shared/lifecycle/rotate-device.js';
 import { createLogger } from '../../shared/logger.js';
 import { reconcile, SWEEP_MIN_AGE_MS } from '../../shared/registration/reconcile.js';
 import { LEASE_MS, registerDevice } from '../../shared/registration/register-device.js';
@@ -140,6 +141,24 @@ export async function seedClaim(world: World, spec: Partial<ClaimSpec> = {}): Pr
     new PutCommand({ TableName: world.stores.tables.claims, Item: claim }),
   );
   return token;
+}
+
+/** The rotation routes' collaborators in this world (grace period of an hour unless given). */
+export function rotationDepsIn(world: World, clock = () => new Date(), graceSeconds = 3600): RotationDeps {
+  return {
+    store: world.rotations,
+    iot: world.gateway,
+    endpoints: endpointResolver(world.gateway, {}),
+    settings: {
+      policyName: POLICY,
+      roleAlias: 'alias',
+      rootCaPem: 'CA',
+      graceSeconds,
+      overdueAfterSeconds: 60,
+    },
+    logger: silent,
+    clock,
+  };
 }
 
 /** A registration in this world with the production gateway. */
