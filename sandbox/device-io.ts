@@ -102,7 +102,7 @@ const MAX_WAIT_SECONDS = 30;
 /**
  * Sends a request built afresh for every try (a new proof, never an old one resent) and retries what the
  * API says to retry: 429 and 503, and 409 ROTATION_IN_PROGRESS, after their Retry-After; a request that
- * got no answer, after a second. Anything else is the answer.
+ * got no answer too. Anything else is the answer.
  */
 export async function sendWithRetries(what: string, build: () => Promise<Request>): Promise<Answer> {
   for (let attempt = 1; ; attempt++) {
@@ -114,17 +114,32 @@ export async function sendWithRetries(what: string, build: () => Promise<Request
       const code = answer.body.code;
       const retried = RETRIED_STATUSES.has(response.status) || code === 'ROTATION_IN_PROGRESS';
       if (!retried || attempt === MAX_TRIES) return answer;
-      const wait = Math.min(Number(response.headers.get('retry-after')) || 1, MAX_WAIT_SECONDS);
+      const wait = backoff(Number(response.headers.get('retry-after')), attempt);
       console.log(
-        `retry         ${what}: ${response.status} ${code ?? ''}, again in ${wait} s with a new proof`,
+        `retry         ${what}: ${response.status} ${code ?? ''}, again in ${wait.toFixed(1)} s with a new proof`,
       );
       await sleep(wait * 1000);
     } catch (error) {
       if (attempt === MAX_TRIES) throw error;
-      console.log(`retry         ${what}: no answer (${(error as Error).message}), again in 1 s`);
-      await sleep(1000);
+      const wait = backoff(Number.NaN, attempt);
+      console.log(
+        `retry         ${what}: no answer (${(error as Error).message}), again in ${wait.toFixed(1)} s`,
+      );
+      await sleep(wait * 1000);
     }
   }
+}
+
+/**
+ * Seconds to wait before a retry, as docs/registration.md asks of firmware: `Retry-After` plus up to half
+ * of it at random (devices told the same thing do not come back together); without one (HTTP API's own
+ * 429, a lost answer), "full jitter": anywhere from 0 to 1 s, doubling per try, up to 8 s.
+ */
+function backoff(retryAfterSeconds: number, attempt: number): number {
+  if (Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0) {
+    return Math.min(retryAfterSeconds * (1 + Math.random() / 2), MAX_WAIT_SECONDS);
+  }
+  return Math.random() * Math.min(2 ** (attempt - 1), 8);
 }
 
 /** `rotation refused: 409 DEVICE_NOT_ACTIVE <detail>`: one line, as the first-boot flow reports. */

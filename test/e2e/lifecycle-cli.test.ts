@@ -153,7 +153,8 @@ describe('a device reset after a repair', () => {
     expect(again.code).toBe(0);
     expect(await credentialsStatus(sandbox, SERIAL)).toBe('200');
     const shown = await fleet('devices', 'get', SERIAL, '--output', 'json');
-    expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'ACTIVE', thingName: SERIAL });
+    // Its batch stays the one it was made in; the RMA batch only lent the claim.
+    expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'ACTIVE', thingName: SERIAL, batchId: 'LIFE' });
     const history = JSON.parse(
       (await fleet('devices', 'history', SERIAL, '--output', 'json')).stdout,
     ) as HistoryEvent[];
