@@ -8,6 +8,7 @@ import { ApiClient } from '../../cli/api-client.js';
 import { readClaimIds } from '../../cli/claims-revoke.js';
 import { confirm } from '../../cli/confirm.js';
 import { details, deviceHistory } from '../../cli/device-history.js';
+import { listDevices } from '../../cli/devices.js';
 import { findApi, NO_API_MESSAGE } from '../../cli/discovery.js';
 import { UsageError } from '../../cli/errors.js';
 import { attribute, wholeNumber } from '../../cli/options.js';
@@ -16,6 +17,13 @@ import { buildProgram } from '../../cli/program.js';
 import { checkSerials } from '../../cli/serials.js';
 
 const folder = () => mkdtempSync(join(tmpdir(), 'fleet-unit-'));
+/** An API nobody listens on: the tests that talk to it stub `fetch`. */
+const target = {
+  url: 'http://127.0.0.1:9',
+  region: 'eu-west-1',
+  credentials: { accessKeyId: 'A', secretAccessKey: 'S' },
+  source: '--api-url',
+};
 
 describe('checking a serials file', () => {
   it('names each malformed, too long or repeated line and keeps the rest with their line numbers', () => {
@@ -237,12 +245,6 @@ describe('device history', () => {
     vi.unstubAllGlobals();
   });
 
-  const target = {
-    url: 'http://127.0.0.1:9',
-    region: 'eu-west-1',
-    credentials: { accessKeyId: 'A', secretAccessKey: 'S' },
-    source: '--api-url',
-  };
   const registered = { at: '2026-12-01T10:00:00.000Z', event: 'REGISTERED', actor: 'device', claimId: 'c-1' };
   const requested = {
     at: '2026-12-02T10:00:00.000Z',
@@ -291,5 +293,48 @@ describe('device history', () => {
 
     expect(details(failed)).toBe('step=attach; error=THROTTLED; rollback=COMPLETED');
     expect(details({ ...failed, step: undefined, rollback: undefined })).toBe('error=THROTTLED');
+  });
+});
+
+describe('listing devices whose rotation is overdue', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllGlobals();
+  });
+
+  it('asks for rotation=overdue and adds the rotation columns', async () => {
+    const device = {
+      serialNumber: 'SN-1',
+      thingName: 'SN-1',
+      status: 'ACTIVE',
+      batchId: 'B1',
+      claimId: 'c-1',
+      attributes: {},
+      createdAt: '2026-11-01T10:00:00.000Z',
+      updatedAt: '2026-11-01T10:00:00.000Z',
+      rotation: { requestedAt: '2026-11-20T10:00:00.000Z', due: true, overdue: true },
+    };
+    const asked: string[] = [];
+    vi.stubGlobal(
+      'fetch',
+      vi.fn(async (url: URL) => {
+        asked.push(`${url.pathname}${url.search}`);
+        return Response.json({ devices: [device] });
+      }),
+    );
+    let printed = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk, done?: unknown) => {
+      printed += String(chunk);
+      if (typeof done === 'function') done();
+      return true;
+    });
+    await listDevices(new ApiClient(target), { batchId: 'B1', rotation: 'overdue' }, 'csv');
+
+    expect(asked).toEqual(['/devices?batchId=B1&rotation=overdue&limit=1000']);
+    const [header, row] = printed.trim().split('\n');
+    expect(header).toBe(
+      'serialNumber,status,thingName,batchId,certificateId,updatedAt,rotationDue,rotationOverdue,rotationRequestedAt',
+    );
+    expect(row).toMatch(/,true,true,2026-11-20T10:00:00.000Z$/);
   });
 });
