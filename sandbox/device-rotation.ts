@@ -140,10 +140,11 @@ export async function rotate(context: DeviceContext, options: { confirm: boolean
   );
   if (answer.status !== 200 && answer.status !== 201) refuse('rotation', answer, context);
   const rotation = answer.body as unknown as Rotation;
-  saveAtomically(files.nextCrt, rotation.certificatePem);
+  // next.crt last: its presence says that everything the confirmation needs is on disk.
   const { certificatePem: _pem, rootCaPem, ...pending } = rotation;
   saveAtomically(files.nextJson, `${JSON.stringify(pending satisfies PendingRotation, null, 2)}\n`);
   saveAtomically(files.rootCa, rootCaPem);
+  saveAtomically(files.nextCrt, rotation.certificatePem);
   line(
     'rotated',
     `${rotation.thingName} (HTTP ${answer.status}), certificate ${short(rotation.certificateId)} ` +
