@@ -16,6 +16,7 @@ export const BATCH_COLUMNS = [
   'decommissioned',
   'firstRegistrationAt',
   'lastRegistrationAt',
+  'rotationRequestedAt',
 ];
 
 type BatchView = z.infer<typeof batchViewSchema>;
@@ -32,7 +33,17 @@ function flat(batch: BatchView): Record<string, unknown> {
 
 export async function getBatch(client: ApiClient, batchId: string, format: Format): Promise<void> {
   const batch = await client.call('GET', `batches/${encodeURIComponent(batchId)}`, batchViewSchema);
-  await printObject(format === 'json' ? batch : flat(batch), BATCH_COLUMNS, format);
+  await printBatch(batch, format);
+}
+
+/** Asks every device of the batch to rotate (one write); the devices learn it from GET /rotation. */
+export async function rotateBatch(client: ApiClient, batchId: string, format: Format): Promise<void> {
+  const batch = await client.call('POST', `batches/${encodeURIComponent(batchId)}/rotate`, batchViewSchema);
+  await printBatch(batch, format);
+}
+
+function printBatch(batch: BatchView, format: Format): Promise<void> {
+  return printObject(format === 'json' ? batch : flat(batch), BATCH_COLUMNS, format);
 }
 
 export async function listBatches(client: ApiClient, format: Format): Promise<void> {

@@ -3,11 +3,12 @@ import { Command, Option } from 'commander';
 import { DEVICE_STATUSES } from '../shared/admin/response-schemas.js';
 import { BATCH_ID, CLAIM_LIMITS, THING_NAME_PREFIX } from '../shared/admin/schemas.js';
 import { ApiClient } from './api-client.js';
-import { getBatch, listBatches } from './batches.js';
+import { getBatch, listBatches, rotateBatch } from './batches.js';
 import { createClaimsRun } from './claims-create.js';
 import { listClaims } from './claims-list.js';
 import { readClaimIds, revokeBatch, revokeClaimIds } from './claims-revoke.js';
-import { decommissionDevice, getDevice, listDevices } from './devices.js';
+import { deviceHistory } from './device-history.js';
+import { decommissionDevice, getDevice, listDevices, resetDevice, rotateDevice } from './devices.js';
 import { findApi } from './discovery.js';
 import { UsageError } from './errors.js';
 import { attribute, collect, matching, wholeNumber } from './options.js';
@@ -157,14 +158,16 @@ export function buildProgram(): Command {
       .command('get')
       .description(
         'One batch: claims issued / used / revoked / expired, devices ACTIVE / FAILED / DECOMMISSIONED,\n' +
-          'first and last registration.',
+          'first and last registration, and when its devices were last asked to rotate.',
       )
       .argument('<batch>', 'its id'),
   ).action(async (batchId: string, options: ApiOptions) => {
     await getBatch(client(options), batchId, options.output);
   });
 
-  const devices = program.command('devices').description('devices: get, list, decommission');
+  const devices = program
+    .command('devices')
+    .description('devices: get, list, rotate, reset, history, decommission');
 
   withApiOptions(
     devices.command('get').description('Show one device.').argument('<serial>', 'its serial number'),
@@ -175,19 +178,84 @@ export function buildProgram(): Command {
   withApiOptions(
     devices
       .command('list')
-      .description('List devices by batch, by status, or both (give at least one).')
+      .summary('List devices by batch, by status, or both (give at least one).')
+      .description(
+        'List devices by batch, by status, or both (give at least one).\n' +
+          'With --rotation overdue: only those asked to rotate that have not done it in\n' +
+          'time, with the columns rotation due, rotation overdue, rotation requested at.',
+      )
       .addOption(batchOption('the batch'))
-      .addOption(new Option('--status <status>', 'the status').choices(DEVICE_STATUSES)),
-  ).action(async (options: ApiOptions & { batch?: string; status?: (typeof DEVICE_STATUSES)[number] }) => {
+      .addOption(new Option('--status <status>', 'the status').choices(DEVICE_STATUSES))
+      .addOption(
+        new Option('--rotation <state>', 'only devices whose requested rotation is overdue').choices(
+          ROTATION_FILTERS,
+        ),
+      ),
+  ).action(async (options: ApiOptions & ListFlags) => {
     if (!options.batch && !options.status) throw new UsageError('give --batch, --status or both');
     await listDevices(
       client(options),
       {
         ...(options.batch ? { batchId: options.batch } : {}),
         ...(options.status ? { status: options.status } : {}),
+        ...(options.rotation ? { rotation: options.rotation } : {}),
       },
       options.output,
     );
+  });
+
+  withApiOptions(
+    devices
+      .command('rotate')
+      .summary('Ask a device, or every device of a batch, to rotate its certificate.')
+      .description(
+        'Ask a device, or every device of a batch, to rotate its certificate.\n' +
+          'Give a serial number or --batch, not both. Prints the device, or the batch.\n' +
+          'The device learns it when it next checks (GET /rotation), then makes a new key\n' +
+          'and asks for its new certificate itself: nothing changes on it before then.',
+      )
+      .argument('[serial]', 'the serial number of one device')
+      .addOption(batchOption('every device of this batch (one request)')),
+  ).action(async (serial: string | undefined, options: ApiOptions & { batch?: string }) => {
+    if ((serial === undefined) === (options.batch === undefined)) {
+      throw new UsageError('give a serial number or --batch, not both');
+    }
+    if (options.batch) return rotateBatch(client(options), options.batch, options.output);
+    return rotateDevice(client(options), serial as string, options.output);
+  });
+
+  withApiOptions(
+    devices
+      .command('reset')
+      .summary('After a repair: retire its certificates so that it may register again.')
+      .description(
+        "After a repair: retire the device's certificates and mark it RESET, keeping its\n" +
+          'thing and thing name. It may then register again, once, with a claim bound to\n' +
+          'its serial number (fleet claims create --batch B --serials-file F), and gets\n' +
+          'the same thing name. Asks first on a terminal; elsewhere give --yes.',
+      )
+      .argument('<serial>', 'its serial number')
+      .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)'),
+  ).action(async (serial: string, options: ApiOptions & { yes?: boolean }) => {
+    await resetDevice(client(options), serial, {
+      format: options.output,
+      ...(options.yes ? { yes: true } : {}),
+    });
+  });
+
+  withApiOptions(
+    devices
+      .command('history')
+      .summary("A device's history, oldest first.")
+      .description(
+        "A device's whole history, oldest first: registrations and failures, rotations\n" +
+          'asked for, made and confirmed, certificates retired, resets, decommissioning,\n' +
+          "and who did each (device, reconciler, or an operator's IAM principal).\n" +
+          '--output json prints the events as the API gives them.',
+      )
+      .argument('<serial>', 'its serial number'),
+  ).action(async (serial: string, options: ApiOptions) => {
+    await deviceHistory(client(options), serial, options.output);
   });
 
   withApiOptions(
@@ -207,6 +275,14 @@ export function buildProgram(): Command {
   });
 
   return program;
+}
+
+const ROTATION_FILTERS = ['overdue'] as const;
+
+interface ListFlags {
+  batch?: string;
+  status?: (typeof DEVICE_STATUSES)[number];
+  rotation?: (typeof ROTATION_FILTERS)[number];
 }
 
 interface CreateFlags {

@@ -1,5 +1,6 @@
 /**
- * The device side of first boot, end to end: the reference client for firmware authors.
+ * The device side of first boot, end to end, and of life after it: the reference client for firmware
+ * authors.
  *
  *   npm run device -- --serial SN-1 [--token fpc_…] [--api-url http://127.0.0.1:3000]
  *
@@ -7,14 +8,18 @@
  * 2. POST /register with the claim token, serial number and CSR;
  * 3. exchange the certificate for temporary AWS credentials at the credentials provider, over
  *    mutual TLS, trusting the rootCaPem the registration returned.
+ *
+ *   npm run device -- --rotate --serial SN-1 [--no-confirm]   a new key and certificate (device-rotation.ts)
+ *   npm run device -- --confirm --serial SN-1                 confirm one left unconfirmed
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { fail, fetchCredentials, parseJson, readSandbox, usage } from './device-io.js';
+import { confirm, rotate } from './device-rotation.js';
 import { buildCsr } from './pki/csr.js';
-import { type SandboxInfo, sandboxSettings } from './sandbox-config.js';
+import { sandboxSettings } from './sandbox-config.js';
 
 interface Registration {
   thingName: string;
@@ -28,19 +33,43 @@ interface Options {
   serial: string;
   token?: string;
   apiUrl?: string;
+  rotate?: boolean;
+  /** `--confirm` alone: confirm a pending rotation; `--no-confirm` with --rotate: leave it pending. */
+  confirm?: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
   const program = new Command('npm run device --')
     .description(
       "A device's first boot against the sandbox: a key pair and CSR, POST /register with a claim token, " +
-        'then the certificate exchanged for AWS credentials over mutual TLS. Files go to .sandbox/devices/<serial>.',
+        'then the certificate exchanged for AWS credentials over mutual TLS. Files go to .sandbox/devices/<serial>. ' +
+        'With --rotate or --confirm: a certificate rotation of a registered device instead (docs/lifecycle.md).',
     )
-    .requiredOption('--serial <serial>', 'the serial number to register (required)')
+    .requiredOption('--serial <serial>', "the device's serial number (required)")
     .option('--token <token>', "a claim token (default: the sandbox's demo token, which works once)")
     .option('--api-url <url>', "the API (default: the sandbox's, from .sandbox/sandbox.json)")
+    .option(
+      '--rotate',
+      'rotate instead: check GET /rotation, a new key and CSR, POST /rotation signed with the current key, ' +
+        'the new certificate tried for credentials, then confirmed (files: next.key, next.crt until then)',
+    )
+    // --confirm first: defined after it, --no-confirm leaves the default unset (a first boot).
+    .option(
+      '--confirm',
+      'confirm a rotation left unconfirmed (next.key, next.crt): POST /rotation/confirm signed with the new ' +
+        'key, next.* moved to device.key and device.crt, then old (403) and new (200) certificates checked',
+    )
+    .option(
+      '--no-confirm',
+      'with --rotate: stop before confirming; both certificates work until the grace ends',
+    )
     .helpOption('-h, --help', 'show help')
-    .addHelpText('after', '\nMore tokens: npx fleet claims create --batch demo --count 1 --output csv')
+    .addHelpText(
+      'after',
+      '\nMore tokens: npx fleet claims create --batch demo --count 1 --output csv' +
+        '\nAsk a device to rotate: npx fleet devices rotate <serial> (the device sees it at GET /rotation)' +
+        '\nExit codes: 0 done; 1 refused or failed (a device: line says why); 2 bad arguments.',
+    )
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`device: ${text.replace(/^error: /, '')}`) });
   try {
@@ -62,6 +91,16 @@ async function main(): Promise<void> {
   const settings = sandboxSettings();
   const sandbox = readSandbox(settings.dir);
   const serialNumber = values.serial;
+  if (values.rotate || values.confirm !== undefined) {
+    if (values.token !== undefined) usage('--token is for a first boot, not with --rotate or --confirm');
+    if (!values.rotate && values.confirm === false) usage('--no-confirm goes with --rotate');
+    const context = {
+      serialNumber,
+      apiUrl: values.apiUrl ?? sandbox?.apiUrl ?? usage('--api-url is required (no sandbox found)'),
+      folder: join(settings.dir, 'devices', serialNumber),
+    };
+    return values.rotate ? rotate(context, { confirm: values.confirm !== false }) : confirm(context);
+  }
   const claimToken =
     values.token ?? sandbox?.demoClaimToken ?? fail('--token is required (no sandbox found)');
   const apiUrl = values.apiUrl ?? sandbox?.apiUrl ?? fail('--api-url is required (no sandbox found)');
@@ -106,10 +145,13 @@ async function main(): Promise<void> {
   console.log(`saved         ${folder}/device.key, device.crt, root-ca.pem`);
 
   // 3. Certificate -> temporary AWS credentials.
-  const credentials = await fetchCredentials(
-    body,
-    keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-  );
+  const credentials = await fetchCredentials({
+    url: body.credentialsProvider.url,
+    thingName: body.thingName,
+    certificatePem: body.certificatePem,
+    keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    rootCaPem: body.rootCaPem,
+  });
   console.log(`credentials   ${credentials.status} from ${body.credentialsProvider.url}`);
   if (credentials.status !== 200) fail(`credentials refused: ${credentials.text}`);
   const { accessKeyId, expiration } = (
@@ -118,53 +160,6 @@ async function main(): Promise<void> {
   console.log(
     `              accessKeyId ${accessKeyId}, expires ${expiration} (role alias ${body.credentialsProvider.roleAlias})`,
   );
-}
-
-function fetchCredentials(
-  registration: Registration,
-  keyPem: string,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      registration.credentialsProvider.url,
-      {
-        cert: registration.certificatePem,
-        key: keyPem,
-        ca: registration.rootCaPem,
-        headers: { 'x-amzn-iot-thingname': registration.thingName },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk: Buffer) => {
-          text += chunk.toString();
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function readSandbox(dir: string): SandboxInfo | undefined {
-  try {
-    return JSON.parse(readFileSync(join(dir, 'sandbox.json'), 'utf8')) as SandboxInfo;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return {};
-  }
-}
-
-function fail(message: string): never {
-  console.error(`device: ${message}`);
-  process.exit(1);
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? error.message : String(error)));

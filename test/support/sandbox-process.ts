@@ -146,8 +146,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
   };
 }
 
-/** The HTTP status of the device's credentials exchange, with the key and certificate it saved. */
-export async function credentialsStatus(sandbox: RunningSandbox, serialNumber: string): Promise<string> {
+/**
+ * The HTTP status of the device's credentials exchange, with the key and certificate it saved (or
+ * other files of its folder: a rotation's next.crt and next.key).
+ */
+export async function credentialsStatus(
+  sandbox: RunningSandbox,
+  serialNumber: string,
+  files: { certificate: string; key: string } = { certificate: 'device.crt', key: 'device.key' },
+): Promise<string> {
   const folder = join(sandbox.env.SANDBOX_DIR as string, 'devices', serialNumber);
   const url = sandbox.info.credentialsUrlTemplate.replace('{alias}', sandbox.info.roleAlias);
   const { stdout } = await promisify(execFile)('curl', [
@@ -157,9 +164,9 @@ export async function credentialsStatus(sandbox: RunningSandbox, serialNumber: s
     '-w',
     '%{http_code}',
     '--cert',
-    join(folder, 'device.crt'),
+    join(folder, files.certificate),
     '--key',
-    join(folder, 'device.key'),
+    join(folder, files.key),
     '--cacert',
     join(process.cwd(), sandbox.info.rootCaFile),
     '-H',
