@@ -1,15 +1,17 @@
-import { createHash, type KeyObject, randomBytes, X509Certificate } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { CompactSign } from 'jose';
-import type { ProofAction } from '../../shared/lifecycle/device-proof.js';
+import { certificateThumbprint, PROOF_TYPE, type ProofAction } from '../../sandbox/device-proof.js';
 
-/** A device's proof as firmware makes it (docs/lifecycle.md): tests vary one field at a time. */
+/**
+ * A device's proof with any field set as a test needs it (an old iat, another action, a chosen
+ * nonce, another typ); sandbox/device-proof.ts makes the firmware's, always fresh.
+ */
 export async function proof(
   key: KeyObject,
   certificatePem: string,
   payload: { action: ProofAction; serialNumber: string; csr?: string; iat?: number; nonce?: string },
   header: { alg?: string; typ?: string } = {},
 ): Promise<string> {
-  const thumbprint = createHash('sha256').update(new X509Certificate(certificatePem).raw).digest('base64url');
   const body = {
     iat: Math.floor(Date.now() / 1000),
     nonce: randomBytes(16).toString('base64url'),
@@ -18,8 +20,8 @@ export async function proof(
   return new CompactSign(new TextEncoder().encode(JSON.stringify(body)))
     .setProtectedHeader({
       alg: header.alg ?? 'ES256',
-      typ: header.typ ?? 'fleet-device-proof',
-      'x5t#S256': thumbprint,
+      typ: header.typ ?? PROOF_TYPE,
+      'x5t#S256': certificateThumbprint(certificatePem),
     })
     .sign(key);
 }
