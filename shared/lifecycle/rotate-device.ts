@@ -93,6 +93,8 @@ export async function checkRotation(proof: unknown, deps: RotationDeps): Promise
   const certificate = device && currentOrPending(device, certificateId);
   if (!device || !certificate) throw invalid();
   await verifyProof(proof as string, certificate.certificatePem, { action: 'check', serialNumber }, now);
+  if (device.status !== 'ACTIVE')
+    throw new DeviceNotActiveError(`device ${serialNumber} is ${device.status}`);
   const batch = await deps.store.getBatch(device.batchId);
   const status = statusOf(device, batch, now, deps);
   return {

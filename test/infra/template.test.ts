@@ -630,6 +630,10 @@ describe('admission for POST /register, derived from the AWS IoT quota', { timeo
         ThrottlingRateLimit: params.rotationRateLimit,
         ThrottlingBurstLimit: params.rotationBurstLimit,
       },
+      'GET /rotation': {
+        ThrottlingRateLimit: params.rotationCheckRateLimit,
+        ThrottlingBurstLimit: params.rotationCheckBurstLimit,
+      },
     });
     expect(stage.DefaultRouteSettings).toEqual({
       ThrottlingRateLimit: params.apiRateLimit,

@@ -156,6 +156,7 @@ describe('the front door (HTTP API in front of the functions)', () => {
     expect(api.routeThrottles).toEqual({
       'POST /register': { rateLimit: 15, burstLimit: 10 },
       'POST /rotation': { rateLimit: 5, burstLimit: 5 },
+      'GET /rotation': { rateLimit: 50, burstLimit: 100 },
     });
     expect(api.routes.map((route) => [route.routeKey, route.iam, route.reservedConcurrency])).toEqual(
       expect.arrayContaining([
