@@ -1,11 +1,14 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { IoTClient } from '@aws-sdk/client-iot';
+import { DescribeCertificateCommand, IoTClient } from '@aws-sdk/client-iot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { deviceProof } from '../../sandbox/device-proof.js';
 import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
+import { buildCsr } from '../../sandbox/pki/csr.js';
 import type { HistoryEvent } from '../../shared/admin/response-schemas.js';
 import { credentialsStatus, type RunningSandbox, startSandbox } from '../support/sandbox-process.js';
 
@@ -127,10 +130,66 @@ describe('a device rotating its certificate at an operator request', () => {
   });
 });
 
+describe('the rotation routes under attack, through the front door', () => {
+  const keyOf = (serial: string) => {
+    const dir = join(sandbox.env.SANDBOX_DIR as string, 'devices', serial);
+    return {
+      privateKey: createPrivateKey(readFileSync(join(dir, 'device.key'))),
+      certificatePem: readFileSync(join(dir, 'device.crt'), 'utf8'),
+    };
+  };
+  const rotation = (proof: string) =>
+    fetch(`${sandbox.info.apiUrl}/rotation`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ proof }),
+    }).then(async (response) => ({
+      status: response.status,
+      body: (await response.json()) as { code?: string },
+    }));
+
+  it("refuses a rotation signed with another device's key", async () => {
+    const claims = await fleet('claims', 'create', '--batch', 'LIFE', '--count', '1', '--output', 'json');
+    const [claim] = JSON.parse(claims.stdout) as { token: string }[];
+    expect((await device('--serial', 'SN-LIFE-2', '--token', claim?.token as string)).code).toBe(0);
+
+    const forged = await deviceProof({
+      action: 'rotate',
+      serialNumber: SERIAL,
+      ...keyOf('SN-LIFE-2'),
+      csr: buildCsr().pem,
+    });
+
+    expect(await rotation(forged)).toMatchObject({ status: 401, body: { code: 'DEVICE_PROOF_INVALID' } });
+  }, 30_000);
+
+  it('refuses a captured rotation request sent again', async () => {
+    const captured = await deviceProof({
+      action: 'rotate',
+      serialNumber: SERIAL,
+      ...keyOf(SERIAL),
+      csr: buildCsr().pem,
+    });
+
+    const first = await rotation(captured);
+    const replayed = await rotation(captured);
+
+    expect(first.status).toBe(201);
+    expect(replayed).toMatchObject({ status: 401, body: { code: 'DEVICE_PROOF_REPLAYED' } });
+  });
+});
+
 describe('a device reset after a repair', () => {
   it('registers again, once, with a claim bound to its serial, and keeps its thing name', async () => {
+    const before = JSON.parse((await fleet('devices', 'get', SERIAL, '--output', 'json')).stdout) as {
+      certificateId: string;
+    };
     const reset = await fleet('devices', 'reset', SERIAL, '--yes', '--output', 'json');
     expect(reset.code).toBe(0);
+    // The old certificate is gone from AWS IoT (the rotation left waiting above, too).
+    await expect(
+      stores.iot.send(new DescribeCertificateCommand({ certificateId: before.certificateId })),
+    ).rejects.toThrow(/ResourceNotFound|does not exist/);
     expect(JSON.parse(reset.stdout)).toMatchObject({ serialNumber: SERIAL, status: 'RESET' });
     expect(reset.stderr).toMatch(/npx fleet claims create --batch .* --serials-file/);
     expect(await credentialsStatus(sandbox, SERIAL)).toBe('403');
