@@ -13,6 +13,7 @@ import { type HistoryItem, historyPuts } from '../history/history.js';
 import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inventory/cursor.js';
 import { guardDynamoDb, ifConditionHolds } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
+import { releaseLease } from '../inventory/leases.js';
 import {
   type BatchItem,
   batchKey,
@@ -28,8 +29,8 @@ import {
 } from '../inventory/model.js';
 import {
   batchUpdate,
+  ifTransactionHolds,
   ownedUpdate,
-  type TransactItem,
   TransactionRefusedError,
   writeTransaction,
 } from '../inventory/transactions.js';
@@ -395,18 +396,7 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async releaseHold(held: DeviceRecord): Promise<void> {
-    // Not held any more (it lapsed and someone took it): nothing to give up.
-    await ifConditionHolds(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.devices,
-          Key: { serialNumber: held.serialNumber },
-          UpdateExpression: 'SET leaseUntil = :released',
-          ConditionExpression: 'leaseId = :held',
-          ExpressionAttributeValues: { ':released': 0, ':held': held.leaseId },
-        }),
-      ),
-    );
+    await releaseLease(this.doc, this.tables.devices, held);
   }
 
   async markDecommissioned(device: DeviceRecord, now: Date, actor: string): Promise<boolean> {
@@ -436,7 +426,7 @@ export class DynamoDbAdminStore implements AdminStore {
     const counts = batchUpdate(this.tables.claims, device.batchId, {
       add: { [devicesCounter(device.status)]: -1, [devicesCounter('DECOMMISSIONED')]: 1 },
     });
-    return this.refusable([
+    return ifTransactionHolds(this.doc, [
       { Update: decommission },
       counts,
       ...historyPuts(this.tables.history, device.serialNumber, now, [
@@ -471,7 +461,7 @@ export class DynamoDbAdminStore implements AdminStore {
     };
     const counted =
       device.status === 'ACTIVE' || device.status === 'FAILED' || device.status === 'DECOMMISSIONED';
-    return this.refusable([
+    return ifTransactionHolds(this.doc, [
       { Update: reset },
       ...(counted
         ? [batchUpdate(this.tables.claims, device.batchId, { add: { [devicesCounter(device.status)]: -1 } })]
@@ -487,7 +477,7 @@ export class DynamoDbAdminStore implements AdminStore {
   }
 
   async requestRotation(device: DeviceRecord, now: Date, actor: string): Promise<boolean> {
-    return this.refusable([
+    return ifTransactionHolds(this.doc, [
       {
         Update: {
           TableName: this.tables.devices,
@@ -535,16 +525,6 @@ export class DynamoDbAdminStore implements AdminStore {
       limit,
       cursor,
     );
-  }
-
-  private async refusable(items: TransactItem[]): Promise<boolean> {
-    try {
-      await writeTransaction(this.doc, items);
-      return true;
-    } catch (error) {
-      if (error instanceof TransactionRefusedError) return false;
-      throw error;
-    }
   }
 
   /**

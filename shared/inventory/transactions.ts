@@ -42,6 +42,20 @@ export async function writeTransaction(doc: DynamoDBDocumentClient, items: Trans
   }
 }
 
+/** A transaction whose condition may refuse it: false then, instead of an error. */
+export async function ifTransactionHolds(
+  doc: DynamoDBDocumentClient,
+  items: TransactItem[],
+): Promise<boolean> {
+  try {
+    await writeTransaction(doc, items);
+    return true;
+  } catch (error) {
+    if (error instanceof TransactionRefusedError) return false;
+    throw error;
+  }
+}
+
 /** How a write changes its batch item. */
 export interface BatchChange {
   add?: Partial<Record<BatchCounter, number>>;

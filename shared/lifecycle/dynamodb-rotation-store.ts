@@ -11,6 +11,7 @@ import { type HistoryEntry, historyPuts } from '../history/history.js';
 import { CURSOR_KEYS, decodeCursor, encodeCursor } from '../inventory/cursor.js';
 import { guardDynamoDb as call, ifConditionHolds } from '../inventory/dynamodb-errors.js';
 import type { TableNames } from '../inventory/dynamodb-inventory.js';
+import { releaseLease } from '../inventory/leases.js';
 import {
   type BatchItem,
   batchKey,
@@ -20,6 +21,7 @@ import {
   type Rotation,
 } from '../inventory/model.js';
 import {
+  ifTransactionHolds,
   ownedUpdate,
   type TransactItem,
   TransactionRefusedError,
@@ -141,7 +143,7 @@ export class DynamoDbRotationStore implements RotationStore {
   }
 
   async abandonRotation(held: DeviceRecord, entry: HistoryEntry, now: Date): Promise<boolean> {
-    return this.refusable([
+    return ifTransactionHolds(this.doc, [
       this.heldUpdate(
         held,
         'ISSUING',
@@ -219,7 +221,7 @@ export class DynamoDbRotationStore implements RotationStore {
   }
 
   async finishRetirement(held: DeviceRecord, entry: HistoryEntry, now: Date): Promise<boolean> {
-    return this.refusable([
+    return ifTransactionHolds(this.doc, [
       this.heldUpdate(
         held,
         'RETIRING',
@@ -259,17 +261,7 @@ export class DynamoDbRotationStore implements RotationStore {
   }
 
   async release(held: DeviceRecord): Promise<void> {
-    await ifConditionHolds(() =>
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.devices,
-          Key: { serialNumber: held.serialNumber },
-          UpdateExpression: 'SET leaseUntil = :released',
-          ConditionExpression: 'leaseId = :held',
-          ExpressionAttributeValues: { ':released': 0, ':held': held.leaseId },
-        }),
-      ),
-    );
+    await releaseLease(this.doc, this.tables.devices, held);
   }
 
   async spendNonce(nonceKey: string, now: Date): Promise<boolean> {
@@ -340,16 +332,6 @@ export class DynamoDbRotationStore implements RotationStore {
         ConditionExpression: 'attribute_not_exists(tokenHash)',
       },
     };
-  }
-
-  private async refusable(items: TransactItem[]): Promise<boolean> {
-    try {
-      await writeTransaction(this.doc, items);
-      return true;
-    } catch (error) {
-      if (error instanceof TransactionRefusedError) return false;
-      throw error;
-    }
   }
 
   private history(device: DeviceRecord, now: Date, entries: HistoryEntry[]): TransactItem[] {

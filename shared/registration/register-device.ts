@@ -298,20 +298,14 @@ function reRegistration(
   deps: RegistrationDeps,
   now: Date,
 ): DeviceRecord {
-  const { failure: _failure, ...rest } = existing;
+  const next = nextAttempt(existing, request, key, deps, now);
   return {
-    ...rest,
-    status: 'PROVISIONING',
+    ...next,
     claimId: claim.claimId,
     tokenHash: claim.tokenHash,
     formerClaims: [...(existing.formerClaims ?? []), existing.tokenHash],
-    leaseId: (deps.newId ?? randomUUID)(),
-    leaseUntil: now.getTime() + LEASE_MS,
-    csrSha256: key.csrSha256,
-    publicKeySha256: key.publicKeySha256,
     progress: NOTHING_DONE,
-    attributes: { ...request.attributes, ...existing.attributes, ...claim.attributes },
-    updatedAt: now.toISOString(),
+    attributes: { ...next.attributes, ...claim.attributes },
   };
 }
 
