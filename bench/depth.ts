@@ -79,6 +79,9 @@ export async function measureDepth(
   try {
     for (const device of devices.slice(0, warmups)) await registerOrFail(bench.info.apiUrl, device);
     const overheadMs = median(await repeat(samples, () => emptyRequestMs(bench.info.apiUrl)));
+    // Those came back to back and emptied the register route's bucket (burst 10, 15/s): let it refill,
+    // or the first timed registration is the door's 429.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
     const before = await bench.calls();
     const saga: Timed[] = [];
     for (const device of devices.slice(warmups)) {
