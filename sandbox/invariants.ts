@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DescribeCertificateCommand,
@@ -173,6 +173,19 @@ export async function checkInvariants(
     if (!(await principalsOf(device.thingName))?.includes(rotation.certificateArn as string)) {
       violations.push(`device ${device.serialNumber}: its new certificate is not attached to its thing`);
     }
+    const policies = await stores.iot.send(
+      new ListAttachedPoliciesCommand({ target: rotation.certificateArn }),
+    );
+    if (!policies.policies?.some((p) => p.policyName === stores.policyName)) {
+      violations.push(
+        `device ${device.serialNumber}: the device policy is not attached to its new certificate`,
+      );
+    }
+    // A rotation belongs to the registration it started from: one older than the record's current
+    // registration (a re-issue, a reset) would hand its identity to another key.
+    if (Date.parse(rotation.startedAt) < Date.parse(device.activatedAt ?? '')) {
+      violations.push(`device ${device.serialNumber}: its pending rotation is older than its registration`);
+    }
     if (!options.allowStale && Date.parse(rotation.graceUntil ?? '') < now.getTime()) {
       violations.push(
         `device ${device.serialNumber}: its rotation's grace period ended and it is still pending`,
@@ -182,6 +195,38 @@ export async function checkInvariants(
   if (!options.allowStale) {
     for (const device of devices.filter((d) => d.rotation && d.rotation.state !== 'PENDING')) {
       violations.push(`device ${device.serialNumber}: rotation left ${device.rotation?.state}`);
+    }
+  }
+  // Proofs are verified against the PEM a record keeps: it must be the certificate its id names, and
+  // an ACTIVE record's key must be that certificate's.
+  for (const device of devices) {
+    const pairs = [
+      [
+        device.certificateId,
+        device.certificatePem,
+        device.status === 'ACTIVE' ? device.publicKeySha256 : undefined,
+      ],
+      [
+        device.rotation?.certificateId,
+        device.rotation?.certificatePem,
+        device.rotation?.state === 'PENDING' ? device.rotation.publicKeySha256 : undefined,
+      ],
+    ] as const;
+    for (const [id, pem, key] of pairs) {
+      if (!id || !pem) continue;
+      const certificate = new X509Certificate(pem);
+      if (createHash('sha256').update(certificate.raw).digest('hex') !== id) {
+        violations.push(
+          `device ${device.serialNumber} keeps a certificate PEM that is not certificate ${id}`,
+        );
+      } else if (
+        key &&
+        publicKeySha256(certificate.publicKey.export({ type: 'spki', format: 'der' })) !== key
+      ) {
+        violations.push(
+          `device ${device.serialNumber}: certificate ${id} is not for the key the record names`,
+        );
+      }
     }
   }
   for (const device of devices.filter((d) => d.status === 'RESET' && (d.certificateId || d.rotation))) {

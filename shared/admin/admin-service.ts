@@ -366,6 +366,7 @@ export async function resetDevice(serialNumber: string, actor: string, deps: Adm
   if (device.status === 'RESET') return deviceView(device);
   const held = await hold(device, deps);
   try {
+    await retireRotation(device, held, deps);
     await retireAll(device, deps);
     const now = (deps.clock ?? (() => new Date()))();
     if (!(await deps.store.markReset(held, now, actor))) {
@@ -394,24 +395,40 @@ async function hold(device: DeviceRecord, deps: AdminDeps): Promise<DeviceRecord
   return held;
 }
 
-/** Every certificate the record names retired for good: its own and a rotation's. */
+/**
+ * A rotation's certificate retired for good, then the rotation forgotten (under the operator's hold),
+ * before anything else: if the operator's action stops halfway, no rotation is left naming a deleted
+ * certificate for the reconciler to promote.
+ */
+async function retireRotation(device: DeviceRecord, held: DeviceRecord, deps: AdminDeps): Promise<void> {
+  if (!device.rotation) return;
+  const certificate = rotationCertificate(device);
+  if (certificate) await retireOne(device, certificate, deps);
+  await deps.store.dropRotation(held);
+}
+
+/** The record's own certificate retired for good (its rotation's went first). */
 async function retireAll(device: DeviceRecord, deps: AdminDeps): Promise<void> {
-  const certificates = [recordedCertificate(device), rotationCertificate(device)].filter(
-    (c): c is { certificateId: string; certificateArn: string } => c !== undefined,
+  const certificate = recordedCertificate(device);
+  if (certificate) await retireOne(device, certificate, deps);
+}
+
+async function retireOne(
+  device: DeviceRecord,
+  certificate: { certificateId: string; certificateArn: string },
+  deps: AdminDeps,
+): Promise<void> {
+  const outcome = await retireCertificate(
+    deps.iot,
+    deps.policyName,
+    device.thingName,
+    certificate,
+    deps.logger,
   );
-  for (const certificate of certificates) {
-    const outcome = await retireCertificate(
-      deps.iot,
-      deps.policyName,
-      device.thingName,
-      certificate,
-      deps.logger,
-    );
-    if (outcome.rollback === 'INCOMPLETE') {
-      throw new ServiceUnavailableError('a certificate could not be retired yet in AWS IoT; retry', {
-        retryAfterSeconds: 5,
-      });
-    }
+  if (outcome.rollback === 'INCOMPLETE') {
+    throw new ServiceUnavailableError('a certificate could not be retired yet in AWS IoT; retry', {
+      retryAfterSeconds: 5,
+    });
   }
 }
 
@@ -449,21 +466,7 @@ export async function decommissionDevice(
   const held = await hold(device, deps);
   try {
     // A rotation's certificate goes for good: nothing may keep working for a decommissioned device.
-    const other = rotationCertificate(device);
-    if (other) {
-      const outcome = await retireCertificate(
-        deps.iot,
-        deps.policyName,
-        device.thingName,
-        other,
-        deps.logger,
-      );
-      if (outcome.rollback === 'INCOMPLETE') {
-        throw new ServiceUnavailableError("the rotation's certificate could not be retired yet; retry", {
-          retryAfterSeconds: 5,
-        });
-      }
-    }
+    await retireRotation(device, held, deps);
     return await retire(device, held, deps, actor);
   } catch (error) {
     // The operator's retry (idempotent) starts at once rather than waiting out this lease.

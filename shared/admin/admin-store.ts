@@ -67,6 +67,12 @@ export interface AdminStore {
    * false if it changed meanwhile. History RESET by `actor`.
    */
   markReset(device: DeviceRecord, now: Date, actor: string): Promise<boolean>;
+  /**
+   * Forgets a rotation whose certificates were retired, while `held` still holds the record: an
+   * operator's decommission or reset that stops halfway must not leave a rotation naming a deleted
+   * certificate for the reconciler to promote.
+   */
+  dropRotation(held: DeviceRecord): Promise<void>;
   /** Records an operator's request that an ACTIVE device rotate; false if it is not ACTIVE. */
   requestRotation(device: DeviceRecord, now: Date, actor: string): Promise<boolean>;
   /** Records an operator's request that every device of a batch rotate: one write. */

@@ -8,7 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { inParallel } from '../concurrency.js';
-import { InvalidRequestError, ServiceUnavailableError } from '../errors.js';
+import { InvalidRequestError, RegistrationConflictError, ServiceUnavailableError } from '../errors.js';
 import { type HistoryItem, historyPuts } from '../history/history.js';
 import { CURSOR_KEYS, cursorRefused, decodeCursor, encodeCursor } from '../inventory/cursor.js';
 import { guardDynamoDb, ifConditionHolds } from '../inventory/dynamodb-errors.js';
@@ -446,7 +446,8 @@ export class DynamoDbAdminStore implements AdminStore {
       UpdateExpression:
         'SET #status = :reset, resetAt = :now, updatedAt = :now, progress = :progress, keepThing = :yes, ' +
         'leaseUntil = :released REMOVE certificateId, certificateArn, certificatePem, rotation, rotationState, ' +
-        'rotationDueAt, rotationRequestedAt, attachmentsPending, failure, decommissionedAt',
+        'rotationDueAt, rotationRequestedAt, attachmentsPending, failure, decommissionedAt, rotatedAt, ' +
+        'previousCertificateId',
       ConditionExpression: 'leaseId = :lease AND #status = :was',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: {
@@ -474,6 +475,25 @@ export class DynamoDbAdminStore implements AdminStore {
         },
       ]),
     ]);
+  }
+
+  async dropRotation(held: DeviceRecord): Promise<void> {
+    const dropped = await ifConditionHolds(() =>
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.devices,
+          Key: { serialNumber: held.serialNumber },
+          UpdateExpression: 'REMOVE rotation, rotationState, rotationDueAt',
+          ConditionExpression: 'leaseId = :held',
+          ExpressionAttributeValues: { ':held': held.leaseId },
+        }),
+      ),
+    );
+    if (!dropped) {
+      throw new RegistrationConflictError('the device changed while its rotation was retired; retry', {
+        retryAfterSeconds: 1,
+      });
+    }
   }
 
   async requestRotation(device: DeviceRecord, now: Date, actor: string): Promise<boolean> {

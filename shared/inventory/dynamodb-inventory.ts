@@ -195,7 +195,8 @@ export class DynamoDbInventory implements Inventory {
         ConditionExpression:
           'tokenHash = :tokenHash AND provisioningId = :pid AND leaseId = :previousLease AND ' +
           'leaseUntil < :nowMs AND (#status IN (:failed, :provisioning) OR ' +
-          '(#status = :active AND csrSha256 = :keygen))',
+          '(#status = :active AND csrSha256 = :keygen AND attribute_not_exists(rotation) AND ' +
+          'attribute_not_exists(rotatedAt)))',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
           ':provisioning': 'PROVISIONING',

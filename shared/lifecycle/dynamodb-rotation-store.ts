@@ -142,11 +142,16 @@ export class DynamoDbRotationStore implements RotationStore {
     ]);
   }
 
-  async abandonRotation(held: DeviceRecord, entry: HistoryEntry, now: Date): Promise<boolean> {
+  async abandonRotation(
+    held: DeviceRecord,
+    entry: HistoryEntry,
+    now: Date,
+    state: 'ISSUING' | 'PENDING' = 'ISSUING',
+  ): Promise<boolean> {
     return ifTransactionHolds(this.doc, [
       this.heldUpdate(
         held,
-        'ISSUING',
+        state,
         'SET leaseUntil = :released, updatedAt = :now REMOVE rotation, rotationState, rotationDueAt',
         { ':released': 0, ':now': now.toISOString() },
       ),

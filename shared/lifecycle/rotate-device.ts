@@ -237,7 +237,14 @@ export async function startRotation(
       throw error;
     }
     const now = await deps.store.getDevice(serialNumber).catch(() => undefined);
-    if (now?.rotation?.rotationId !== rotation.rotationId || now.rotation.state !== 'PENDING') {
+    const ours = now?.rotation?.rotationId === rotation.rotationId ? now.rotation : undefined;
+    if (ours?.state !== 'PENDING') {
+      // Read, and not ours any more (an abandon that landed with its answer lost, or a take-over): the
+      // commit, conditional on this rotation, can never land, so its certificate goes. Still ISSUING
+      // (or unread): the commit may yet land; the lease lapses and the retry or the reconciler settles it.
+      if (now && !ours && now.certificateId !== certificate.certificateId) {
+        await rollBackRotation(held, certificate, 'commit', error, deps, clock, logger, { recorded: true });
+      }
       throw new ServiceUnavailableError('the rotation could not be confirmed; retry', {
         retryAfterSeconds: 2,
         cause: error,
@@ -290,7 +297,18 @@ export async function confirmRotation(proof: unknown, deps: RotationDeps): Promi
     throw new DeviceNotActiveError(`device ${serialNumber} is ${device.status}`);
   if (device.leaseUntil > now.getTime()) throw inProgress();
   const retired = device.certificateId as string;
-  await promoteAndRetire(device, { event: 'CONFIRMED', actor: DEVICE_ACTOR }, deps, logger, spent);
+  const outcome = await promoteAndRetire(
+    device,
+    { event: 'CONFIRMED', actor: DEVICE_ACTOR },
+    deps,
+    logger,
+    spent,
+  );
+  if (outcome === 'abandoned') {
+    throw new NoRotationPendingError(
+      'the new certificate can no longer be used; rotate again with the current key',
+    );
+  }
   return { serialNumber, certificateId, retiredCertificateId: retired };
 }
 
@@ -305,9 +323,25 @@ export async function promoteAndRetire(
   deps: RetirementDeps,
   logger: Logger,
   nonce?: string,
-): Promise<void> {
+): Promise<'promoted' | 'abandoned'> {
   const now = clockOf(deps)();
   const rotation = device.rotation as Rotation;
+  // Never promote a certificate that cannot work (deleted or deactivated behind the record's back):
+  // that would retire the one that does. The rotation is dropped instead; the device rotates again.
+  const pending = await deps.iot.describeCertificate(rotation.certificateId as string);
+  if (pending?.status !== 'ACTIVE') {
+    logger.error('the new certificate of a pending rotation is not ACTIVE; rotation dropped', {
+      certificateId: rotation.certificateId,
+      status: pending?.status ?? 'missing',
+    });
+    await deps.store.abandonRotation(
+      device,
+      { event: 'ROTATION_FAILED', actor: entry.actor, step: 'promote', error: 'NEW_CERTIFICATE_NOT_ACTIVE' },
+      now,
+      'PENDING',
+    );
+    return 'abandoned';
+  }
   const lease: Lease = { leaseId: (deps.newId ?? randomUUID)(), leaseUntil: now.getTime() + LEASE_MS };
   try {
     await deps.store.promote(
@@ -334,6 +368,7 @@ export async function promoteAndRetire(
   };
   logger.info('rotation confirmed', { by: entry.actor, event: entry.event });
   await retireOld(held, entry.actor, deps, logger);
+  return 'promoted';
 }
 
 /** A RETIRING rotation whose retirement did not finish (an AWS IoT fault, a dead function): again. */

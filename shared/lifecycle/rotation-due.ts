@@ -20,7 +20,11 @@ export function rotationStatus(
   now: Date,
   overdueAfterMs: number,
 ): RotationStatus {
-  const since = Date.parse(device.rotatedAt ?? device.activatedAt ?? device.createdAt);
+  // When the current certificate became current: the later of its registration and its rotation.
+  const since = Math.max(
+    Date.parse(device.rotatedAt ?? '') || 0,
+    Date.parse(device.activatedAt ?? device.createdAt) || 0,
+  );
   const requests = [device.rotationRequestedAt, batch?.rotationRequestedAt]
     .filter((at): at is string => at !== undefined && Date.parse(at) > since)
     .sort();

@@ -51,7 +51,13 @@ export interface RotationStore {
    * lease released, history ROTATION_FAILED. False if the record is not so (its commit landed, or
    * someone took it over). Also the fence that stops a late commit from landing.
    */
-  abandonRotation(held: DeviceRecord, entry: HistoryEntry, now: Date): Promise<boolean>;
+  abandonRotation(
+    held: DeviceRecord,
+    entry: HistoryEntry,
+    now: Date,
+    /** The state it must still be in: ISSUING (the attempt's own), or PENDING (a certificate gone). */
+    state?: 'ISSUING' | 'PENDING',
+  ): Promise<boolean>;
   /**
    * The new certificate becomes the device's (PENDING -> RETIRING with the old one to retire), under
    * `lease`, on a record nobody holds and unchanged since read; spends the nonce of the device's

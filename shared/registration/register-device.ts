@@ -248,8 +248,11 @@ function assertTakeable(
   if (existing.status === 'ACTIVE') {
     // From the first completion: re-issues do not move the window.
     const completedAt = Date.parse(existing.firstActivatedAt ?? existing.activatedAt ?? existing.updatedAt);
+    // A device that has started a rotation (or finished one) demonstrably got its key: its response
+    // was not lost, and a re-issue would give its identity to whoever else holds the token.
+    const rotated = existing.rotation !== undefined || existing.rotatedAt !== undefined;
     const reissue =
-      wasKeygen && keygen && singleUse && now.getTime() - completedAt <= KEYGEN_REISSUE_WINDOW_MS;
+      wasKeygen && keygen && singleUse && !rotated && now.getTime() - completedAt <= KEYGEN_REISSUE_WINDOW_MS;
     if (!reissue) throw refuse('');
     return;
   }
@@ -277,9 +280,12 @@ function assertTakeable(
  * over. Its record, thing and thing name stay; the new claim is spent as any registration's.
  */
 function assertReRegistrable(existing: DeviceRecord, claim: Claim, now: Date): void {
-  if (claim.serialNumber !== existing.serialNumber) {
+  // Minted for this purpose, after the reset: an older bound claim with uses left (the one in the lost
+  // unit's flash) must not bring the identity back.
+  const mintedAfterReset = Date.parse(claim.createdAt) >= Date.parse(existing.resetAt ?? '');
+  if (claim.serialNumber !== existing.serialNumber || !mintedAfterReset) {
     throw new SerialAlreadyRegisteredError(
-      'this device was reset: register it again with a claim bound to its serial number',
+      'this device was reset: register it again with a claim bound to its serial number, minted after the reset',
     );
   }
   if (existing.leaseUntil > now.getTime()) {

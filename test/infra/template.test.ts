@@ -420,6 +420,7 @@ describe('the packaged template', () => {
       'dynamodb:PutItem': ['<ClaimsTable.Arn>', '<HistoryTable.Arn>'],
       'iot:CreateCertificateFromCsr': ['*'],
       'iot:DescribeEndpoint': ['*'],
+      'iot:DescribeCertificate': certificates,
       'iot:UpdateCertificate': certificates,
       'iot:DeleteCertificate': certificates,
       'iot:AttachPolicy': certificates,
