@@ -277,6 +277,9 @@ export async function confirmRotation(proof: unknown, deps: RotationDeps): Promi
     { action: 'confirm', serialNumber },
     now,
   );
+  // Before anything, even a repeat: a decommissioned device has nothing to confirm.
+  if (device.status !== 'ACTIVE')
+    throw new DeviceNotActiveError(`device ${serialNumber} is ${device.status}`);
   const spent = nonceKey(certificateId, claims.nonce);
   const rotation = device.rotation;
   if (device.certificateId === certificateId && rotation?.state === 'PENDING') {
@@ -293,8 +296,6 @@ export async function confirmRotation(proof: unknown, deps: RotationDeps): Promi
     }
     return { serialNumber, certificateId, retiredCertificateId: retired };
   }
-  if (device.status !== 'ACTIVE')
-    throw new DeviceNotActiveError(`device ${serialNumber} is ${device.status}`);
   if (device.leaseUntil > now.getTime()) throw inProgress();
   const retired = device.certificateId as string;
   const outcome = await promoteAndRetire(
