@@ -23,6 +23,7 @@ for (let i = 0; i < RUNS; i++) {
       ...env,
       DEVICES_TABLE: 'd',
       CLAIMS_TABLE: 'c',
+      HISTORY_TABLE: 'h',
       IOT_POLICY_NAME: 'p',
       IOT_ROLE_ALIAS: 'r',
       AWS_REGION: 'eu-west-1',
