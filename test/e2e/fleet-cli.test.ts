@@ -2,14 +2,17 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { IoTClient } from '@aws-sdk/client-iot';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
 import type { Claim } from '../../shared/inventory/model.js';
 import { type RunningDouble, startFakeApi, startProxy } from '../support/http-doubles.js';
-import { credentialsStatus, type RunningSandbox, startSandbox } from '../support/sandbox-process.js';
+import {
+  credentialsStatus,
+  type RunningSandbox,
+  sandboxStores,
+  startSandbox,
+} from '../support/sandbox-process.js';
 
 let sandbox: RunningSandbox;
 let stores: Stores;
@@ -19,17 +22,7 @@ const fleetBin = join(repository, 'cli', 'fleet.mjs');
 
 beforeAll(async () => {
   sandbox = await startSandbox();
-  const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
-  stores = {
-    dynamo: new DynamoDBClient({
-      endpoint: sandbox.info.dynamodbEndpoint,
-      region: sandbox.info.region,
-      credentials,
-    }),
-    tables: sandbox.info.tables,
-    iot: new IoTClient({ endpoint: sandbox.info.iotEndpoint, region: sandbox.info.region, credentials }),
-    policyName: sandbox.info.policyName,
-  };
+  stores = sandboxStores(sandbox);
 }, 90_000);
 afterAll(async () => {
   await sandbox?.stop();

@@ -3,14 +3,18 @@ import { createPrivateKey } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeCertificateCommand, IoTClient } from '@aws-sdk/client-iot';
+import { DescribeCertificateCommand } from '@aws-sdk/client-iot';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deviceProof } from '../../sandbox/device-proof.js';
 import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
 import type { HistoryEvent } from '../../shared/admin/response-schemas.js';
-import { credentialsStatus, type RunningSandbox, startSandbox } from '../support/sandbox-process.js';
+import {
+  credentialsStatus,
+  type RunningSandbox,
+  sandboxStores,
+  startSandbox,
+} from '../support/sandbox-process.js';
 
 /**
  * Life after first boot as an operator and a device live it: `fleet` and `npm run device` as
@@ -23,17 +27,7 @@ const SERIAL = 'SN-LIFE-1';
 
 beforeAll(async () => {
   sandbox = await startSandbox();
-  const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
-  stores = {
-    dynamo: new DynamoDBClient({
-      endpoint: sandbox.info.dynamodbEndpoint,
-      region: sandbox.info.region,
-      credentials,
-    }),
-    tables: sandbox.info.tables,
-    iot: new IoTClient({ endpoint: sandbox.info.iotEndpoint, region: sandbox.info.region, credentials }),
-    policyName: sandbox.info.policyName,
-  };
+  stores = sandboxStores(sandbox);
 }, 90_000);
 afterAll(async () => {
   await sandbox?.stop();

@@ -11,25 +11,21 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { certificateThumbprint, PROOF_TYPE } from '../../sandbox/device-proof.js';
 import { checkInvariants } from '../../sandbox/invariants.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
-import {
-  type AdminDeps,
-  decommissionDevice,
-  requestBatchRotation,
-  resetDevice,
-} from '../../shared/admin/admin-service.js';
-import { DynamoDbAdminStore } from '../../shared/admin/dynamodb-admin-store.js';
+import { decommissionDevice, requestBatchRotation, resetDevice } from '../../shared/admin/admin-service.js';
 import { ServiceUnavailableError } from '../../shared/errors.js';
 import { checkRotation, confirmRotation, startRotation } from '../../shared/lifecycle/rotate-device.js';
 import type { RotationStore } from '../../shared/lifecycle/rotation-store.js';
-import { createLogger } from '../../shared/logger.js';
 import { SWEEP_MIN_AGE_MS } from '../../shared/registration/reconcile.js';
 import { LEASE_MS } from '../../shared/registration/register-device.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import { proof } from '../support/proofs.js';
 import {
+  adminDepsIn,
   createWorld,
   POLICY,
+  type RegisteredDevice,
   reconcileIn,
+  registeredIn,
   registerIn,
   rotationDepsIn,
   seedClaim,
@@ -38,8 +34,8 @@ import {
 
 /**
  * Attacks on rotation, reset and history (issue 12), through DynamoDB Local and the IoT emulator.
- * `finding:` tests fail on the current code (each is a defect); `holds:` tests are attacks that the
- * code withstood, kept as regression guards. A fresh world per test: several findings leave a broken
+ * The first block reproduces what the attack pass found (each failed before its fix); `holds:` tests
+ * are attacks the code withstood, kept as regression guards. A fresh world per test: several findings leave a broken
  * state behind, and the invariant checker looks at everything in a world.
  */
 let world: World;
@@ -52,29 +48,12 @@ afterEach(async () => {
 });
 
 const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/fleet-line-operator/mallory';
-const admin = (): AdminDeps => ({
-  store: new DynamoDbAdminStore(world.stores.dynamo, world.stores.tables),
-  iot: world.gateway,
-  policyName: POLICY,
-  defaultThingNamePrefix: '',
-  overdueAfterSeconds: 60,
-  logger: createLogger({}, 'error', () => {}),
-});
+const admin = () => adminDepsIn(world);
 
-interface Device {
-  serialNumber: string;
-  key: KeyObject;
-  certificatePem: string;
-  certificateId: string;
-  certificateArn: string;
-  thingName: string;
-}
+type Device = RegisteredDevice;
 
-async function registered(serialNumber: string, claim: { batchId?: string } = {}): Promise<Device> {
-  const csr = buildCsr();
-  const { body } = await registerIn(world, await seedClaim(world, claim), serialNumber, csr.pem);
-  return { key: csr.privateKey, ...body };
-}
+const registered = (serialNumber: string, claim: { batchId?: string } = {}) =>
+  registeredIn(world, serialNumber, claim);
 
 /** RS256 for a server-generated (RSA) key, ES256 for the EC keys buildCsr makes. */
 const algFor = (key: KeyObject) => (key.asymmetricKeyType === 'rsa' ? 'RS256' : 'ES256');

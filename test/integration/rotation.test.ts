@@ -4,7 +4,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { checkInvariants } from '../../sandbox/invariants.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
 import {
-  type AdminDeps,
   decommissionDevice,
   deviceHistory,
   getDevice,
@@ -12,17 +11,17 @@ import {
   requestDeviceRotation,
   resetDevice,
 } from '../../shared/admin/admin-service.js';
-import { DynamoDbAdminStore } from '../../shared/admin/dynamodb-admin-store.js';
 import { checkRotation, confirmRotation, startRotation } from '../../shared/lifecycle/rotate-device.js';
-import { createLogger } from '../../shared/logger.js';
 import { codeRejectedBy } from '../support/error-code.js';
 import { proof } from '../support/proofs.js';
 import {
+  adminDepsIn,
   certificateIds,
   certificateStatus,
   createWorld,
-  POLICY,
+  type RegisteredDevice,
   reconcileIn,
+  registeredIn,
   registerIn,
   rotationDepsIn,
   seedClaim,
@@ -46,28 +45,11 @@ afterAll(async () => {
 });
 
 const OPERATOR = 'arn:aws:sts::123456789012:assumed-role/fleet-line-operator/alice';
-const admin = (): AdminDeps => ({
-  store: new DynamoDbAdminStore(world.stores.dynamo, world.stores.tables),
-  iot: world.gateway,
-  policyName: POLICY,
-  defaultThingNamePrefix: '',
-  overdueAfterSeconds: 60,
-  logger: createLogger({}, 'error', () => {}),
-});
+const admin = () => adminDepsIn(world);
 
-interface Device {
-  serialNumber: string;
-  key: KeyObject;
-  certificatePem: string;
-  certificateId: string;
-  thingName: string;
-}
+type Device = RegisteredDevice;
 
-async function registered(serialNumber: string): Promise<Device> {
-  const csr = buildCsr();
-  const { body } = await registerIn(world, await seedClaim(world), serialNumber, csr.pem);
-  return { key: csr.privateKey, ...body };
-}
+const registered = (serialNumber: string) => registeredIn(world, serialNumber);
 
 /** Phase one as the device does it: a new key, a CSR, a proof signed with the current key. */
 async function rotate(device: Device, newKey = buildCsr()) {

@@ -3,6 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IoTClient } from '@aws-sdk/client-iot';
+import type { Stores } from '../../sandbox/invariants.js';
 import type { SandboxInfo } from '../../sandbox/sandbox-config.js';
 import { freePort } from './free-port.js';
 
@@ -174,4 +177,16 @@ export async function credentialsStatus(
     url,
   ]);
   return stdout;
+}
+
+/** What the invariant checker reads of a running sandbox: its DynamoDB Local and IoT emulator. */
+export function sandboxStores(sandbox: RunningSandbox): Stores {
+  const credentials = { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' };
+  const { info } = sandbox;
+  return {
+    dynamo: new DynamoDBClient({ endpoint: info.dynamodbEndpoint, region: info.region, credentials }),
+    tables: info.tables,
+    iot: new IoTClient({ endpoint: info.iotEndpoint, region: info.region, credentials }),
+    policyName: info.policyName,
+  };
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreatePolicyCommand,
@@ -10,6 +10,8 @@ import { checkInvariants, type Stores } from '../../sandbox/invariants.js';
 import type { BehaviourConfig } from '../../sandbox/iot/behaviour.js';
 import { buildCsr } from '../../sandbox/pki/csr.js';
 import { createTables, resourcesOf } from '../../sandbox/tables.js';
+import type { AdminDeps } from '../../shared/admin/admin-service.js';
+import { DynamoDbAdminStore } from '../../shared/admin/dynamodb-admin-store.js';
 import { iotClient, RETRY } from '../../shared/aws-clients.js';
 import { type ClaimSpec, mintClaim } from '../../shared/claims/mint-claim.js';
 import { AppError, ServiceUnavailableError, ThrottledError } from '../../shared/errors.js';
@@ -159,6 +161,38 @@ export function rotationDepsIn(world: World, clock = () => new Date(), graceSeco
     logger: silent,
     clock,
   };
+}
+
+/** The admin API's collaborators in this world (an operator's request to rotate is overdue after 60 s). */
+export function adminDepsIn(world: World): AdminDeps {
+  return {
+    store: new DynamoDbAdminStore(world.stores.dynamo, world.stores.tables),
+    iot: world.gateway,
+    policyName: POLICY,
+    defaultThingNamePrefix: '',
+    overdueAfterSeconds: 60,
+    logger: silent,
+  };
+}
+
+/** A device registered in this world with a key of its own, as it keeps it. */
+export interface RegisteredDevice {
+  serialNumber: string;
+  key: KeyObject;
+  certificatePem: string;
+  certificateId: string;
+  certificateArn: string;
+  thingName: string;
+}
+
+export async function registeredIn(
+  world: World,
+  serialNumber: string,
+  claim: Partial<ClaimSpec> = {},
+): Promise<RegisteredDevice> {
+  const csr = buildCsr();
+  const { body } = await registerIn(world, await seedClaim(world, claim), serialNumber, csr.pem);
+  return { key: csr.privateKey, ...body };
 }
 
 /** A registration in this world with the production gateway. */
